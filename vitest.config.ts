@@ -1,0 +1,36 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+import { DEV_VARS } from "./scripts/dev-vars.ts";
+import { policyPathFromWrangler } from "./scripts/policy-path.ts";
+
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Everything that runs inside workerd: pure units, routes, Durable Objects, attacks, the verifier.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { ...DEV_VARS } },
+          }),
+        ],
+        resolve: { alias: { "writ-policy": policyPathFromWrangler() } },
+        test: {
+          name: "workers",
+          include: ["test/{unit,worker,durable-objects,attacks,verifier}/**/*.test.ts"],
+        },
+      },
+      {
+        // A real broker started from Node and driven by real OAuth client libraries.
+        test: {
+          name: "e2e",
+          environment: "node",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});

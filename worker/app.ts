@@ -1,0 +1,21 @@
+import { Hono } from "hono";
+import type { AppEnv } from "./app-env.ts";
+import { log } from "./log.ts";
+import { requestLog } from "./middleware/request-log.ts";
+import { jwksRoute, metadataRoute } from "./routes/discovery.ts";
+import { tokenRoute } from "./routes/token.ts";
+
+export const app = new Hono<AppEnv>();
+
+app.use(requestLog());
+app.get("/.well-known/oauth-authorization-server", metadataRoute);
+app.get("/.well-known/jwks.json", jwksRoute);
+app.post("/token", tokenRoute);
+
+app.notFound((c) => c.json({ error: "not_found", error_description: "no such endpoint" }, 404));
+
+// Reached only by bugs and misconfiguration: the client gets no detail, the log gets all of it.
+app.onError((error, c) => {
+  log("error", "unhandled_error", { request_id: c.get("requestId"), error: error.name, message: error.message });
+  return c.json({ error: "server_error", error_description: "internal error" }, 500, { "Cache-Control": "no-store" });
+});

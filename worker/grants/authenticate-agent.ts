@@ -1,0 +1,66 @@
+import type { ProofUse } from "../../durable-objects/agent-ledger.ts";
+import { CLIENT_ASSERTION_TYPE_JWT_BEARER, GRANT_TYPE, TOKEN_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
+import { fail, ok, type Result } from "../errors.ts";
+import { type AssertionExpectations, verifyAgentAssertion } from "../identity/agent-assertion.ts";
+import type { CompiledPolicy } from "../policy/compile-policy.ts";
+
+/** Which parameter carried a proof, so that a replay is reported against the right one. */
+export type ProofSource = "client_assertion" | "subject_token";
+export type AuthenticatedAgent = { agentId: string; proofs: (ProofUse & { source: ProofSource })[] };
+
+type Context = { policy: CompiledPolicy; audiences: readonly string[]; now: Date };
+
+/**
+ * Establishes which agent is asking, from private_key_jwt client authentication (RFC 7523 §2.2) and, for
+ * token exchange, the subject_token (RFC 8693 §2.1). Replay is not checked here: the proofs are returned
+ * so that the ledger can burn them atomically with everything else the token costs.
+ */
+export async function authenticateAgent(request: TokenRequest, ctx: Context): Promise<Result<AuthenticatedAgent>> {
+  const client = await authenticateClient(request, ctx);
+  if (!client.ok) return client;
+
+  if (request.grant_type === GRANT_TYPE.clientCredentials) {
+    if (!client.value) return fail({ code: "client_authentication_missing" });
+    return ok(client.value);
+  }
+
+  if (request.actor_token !== undefined || request.actor_token_type !== undefined) return fail({ code: "delegation_not_supported" });
+  if (request.subject_token === undefined) return fail({ code: "missing_parameter", parameter: "subject_token" });
+  if (request.subject_token_type === undefined) return fail({ code: "missing_parameter", parameter: "subject_token_type" });
+  if (request.subject_token_type !== TOKEN_TYPE.jwt)
+    return fail({ code: "unsupported_token_type", parameter: "subject_token_type", value: request.subject_token_type });
+  if (
+    request.requested_token_type !== undefined &&
+    request.requested_token_type !== TOKEN_TYPE.accessToken &&
+    request.requested_token_type !== TOKEN_TYPE.jwt
+  )
+    return fail({ code: "unsupported_token_type", parameter: "requested_token_type", value: request.requested_token_type });
+
+  const subject = await verifyAgentAssertion(request.subject_token, expectations(ctx));
+  if (!subject.ok) return fail({ code: "subject_token_invalid", failure: subject.failure, detail: subject.detail });
+  const { agentId } = subject.value;
+  // A public client (auth method "none") may still say who it is; it must be the subject it presents.
+  const claimedClient = client.value?.agentId ?? request.client_id;
+  if (claimedClient !== undefined && claimedClient !== agentId) return fail({ code: "subject_client_mismatch" });
+
+  const proofs = [...(client.value?.proofs ?? [])];
+  // The contract lets the same JWT serve as both; it is then one proof, burnt once.
+  if (!proofs.some((p) => p.jti === subject.value.jti))
+    proofs.push({ jti: subject.value.jti, expiresAt: subject.value.expiresAt, source: "subject_token" });
+  return ok({ agentId, proofs });
+}
+
+/** undefined when the client did not authenticate (allowed for token exchange, where the subject_token proves identity). */
+async function authenticateClient(request: TokenRequest, ctx: Context): Promise<Result<AuthenticatedAgent | undefined>> {
+  if (request.client_assertion_type === undefined && request.client_assertion === undefined) return ok(undefined);
+  if (request.client_assertion_type !== CLIENT_ASSERTION_TYPE_JWT_BEARER) return fail({ code: "client_assertion_type_unsupported" });
+  if (request.client_assertion === undefined) return fail({ code: "client_authentication_missing" });
+  const verified = await verifyAgentAssertion(request.client_assertion, { ...expectations(ctx), clientId: request.client_id });
+  if (!verified.ok) return fail({ code: "client_assertion_invalid", failure: verified.failure, detail: verified.detail });
+  const { agentId, jti, expiresAt } = verified.value;
+  return ok({ agentId, proofs: [{ jti, expiresAt, source: "client_assertion" }] });
+}
+
+function expectations(ctx: Context): AssertionExpectations {
+  return { policy: ctx.policy, audiences: ctx.audiences, now: ctx.now };
+}

@@ -1,0 +1,121 @@
+import { decodeJwt, decodeProtectedHeader, errors, importJWK, type JWTPayload, jwtVerify } from "jose";
+import type { AgentPublicJwk } from "../../schemas/policy.ts";
+import type { IdentityFailure } from "../errors.ts";
+import type { CompiledPolicy } from "../policy/compile-policy.ts";
+
+/** RFC 7523 §3 leaves the cap to the server; the contract sets it at five minutes, which also bounds the replay store. */
+export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+export const ASSERTION_CLOCK_TOLERANCE_SECONDS = 30;
+
+/**
+ * Asymmetric algorithms only, so `none` and HMAC tricks (signing with the public key as a secret) cannot pass.
+ * Ed25519 keys are accepted under both names: RFC 8037's `EdDSA` and the fully-specified `Ed25519`
+ * (draft-ietf-jose-fully-specified-algorithms), which openid-client sends.
+ */
+const ALGORITHMS_BY_KEY = { EC: ["ES256"], OKP: ["EdDSA", "Ed25519"] } as const;
+export const ASSERTION_ALGORITHMS: readonly string[] = [...ALGORITHMS_BY_KEY.EC, ...ALGORITHMS_BY_KEY.OKP];
+const ALLOWED_ALGORITHMS = new Set(ASSERTION_ALGORITHMS);
+const MAX_JTI_CHARS = 256;
+
+/** `expiresAt` is the last second (epoch) at which this assertion could still be accepted, clock tolerance included: its jti must be remembered until then. */
+export type VerifiedAssertion = { agentId: string; jti: string; expiresAt: number };
+export type AssertionResult = { ok: true; value: VerifiedAssertion } | { ok: false; failure: IdentityFailure; detail?: string };
+
+export type AssertionExpectations = {
+  policy: CompiledPolicy;
+  /** RFC 7523 §3: the issuer identifier or the token endpoint URL. */
+  audiences: readonly string[];
+  /** When the client also sent client_id, the assertion must be about that client (RFC 7521 §4.2). */
+  clientId?: string | undefined;
+  now: Date;
+};
+
+// Imported keys are reused across requests in an isolate: importJWK costs more than a verify.
+const keyCache = new Map<string, Promise<CryptoKey>>();
+
+/** Verifies an agent's self-signed JWT (private_key_jwt, RFC 7523 §2.2) against the keys its policy entry registers. Does not check replay. */
+export async function verifyAgentAssertion(jwt: string, expect: AssertionExpectations): Promise<AssertionResult> {
+  let alg: string | undefined;
+  let kid: string | undefined;
+  let agentId: unknown;
+  let subject: unknown;
+  try {
+    ({ alg, kid } = decodeProtectedHeader(jwt));
+    ({ iss: agentId, sub: subject } = decodeJwt(jwt));
+  } catch {
+    return refuse("malformed");
+  }
+  if (alg === undefined || !ALLOWED_ALGORITHMS.has(alg)) return refuse("algorithm_not_allowed", `alg ${String(alg)}`);
+  if (typeof agentId !== "string" || agentId !== subject) return refuse("issuer_subject_mismatch");
+  if (expect.clientId !== undefined && expect.clientId !== agentId) return refuse("client_id_mismatch");
+
+  const agent = expect.policy.agents.get(agentId);
+  if (!agent) return refuse("unknown_agent", agentId);
+  const jwk = selectKey(agent.keys, kid, alg);
+  if (!jwk)
+    return refuse(kid !== undefined && agent.keys.some((k) => k.kid === kid) ? "key_type_mismatch" : "unknown_key", `kid ${String(kid)}`);
+
+  let payload: JWTPayload;
+  try {
+    const key = await importAgentKey(agentId, jwk, alg);
+    ({ payload } = await jwtVerify(jwt, key, {
+      algorithms: [alg],
+      issuer: agentId,
+      subject: agentId,
+      audience: [...expect.audiences],
+      currentDate: expect.now,
+      clockTolerance: ASSERTION_CLOCK_TOLERANCE_SECONDS,
+      requiredClaims: ["exp", "jti"],
+    }));
+  } catch (error) {
+    return refuse(...classify(error));
+  }
+  const jti = payload.jti;
+  const exp = payload.exp as number;
+  if (typeof jti !== "string" || jti.length === 0 || jti.length > MAX_JTI_CHARS) return refuse("missing_claim", "jti");
+  const nowSeconds = Math.floor(expect.now.getTime() / 1000);
+  // Without iat, measure from now: either way no assertion may be good for more than five minutes.
+  const issuedAt = typeof payload.iat === "number" ? payload.iat : nowSeconds;
+  if (issuedAt > nowSeconds + ASSERTION_CLOCK_TOLERANCE_SECONDS) return refuse("issued_in_future");
+  if (exp - issuedAt > MAX_ASSERTION_LIFETIME_SECONDS) return refuse("lifetime_too_long", `${exp - issuedAt}s`);
+  return { ok: true, value: { agentId, jti, expiresAt: exp + ASSERTION_CLOCK_TOLERANCE_SECONDS } };
+}
+
+function refuse(failure: IdentityFailure, detail?: string): AssertionResult {
+  return detail === undefined ? { ok: false, failure } : { ok: false, failure, detail };
+}
+
+function selectKey(keys: readonly AgentPublicJwk[], kid: string | undefined, alg: string): AgentPublicJwk | undefined {
+  const fitting = keys.filter((k) => (ALGORITHMS_BY_KEY[k.kty] as readonly string[]).includes(alg));
+  if (kid !== undefined) return fitting.find((k) => k.kid === kid);
+  // Without a kid the choice must be unambiguous; guessing among several keys would be trial verification.
+  return fitting.length === 1 ? fitting[0] : undefined;
+}
+
+function importAgentKey(agentId: string, jwk: AgentPublicJwk, alg: string): Promise<CryptoKey> {
+  const cacheKey = `${agentId}\u0000${jwk.kid}\u0000${alg}`;
+  let key = keyCache.get(cacheKey);
+  if (!key) {
+    const { alg: _registered, use: _use, ...material } = jwk;
+    key = importJWK(material, alg) as Promise<CryptoKey>;
+    keyCache.set(cacheKey, key);
+    key.catch(() => keyCache.delete(cacheKey));
+  }
+  return key;
+}
+
+function classify(error: unknown): [IdentityFailure, string?] {
+  if (error instanceof errors.JWTExpired) return ["expired"];
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === "aud") return ["wrong_audience"];
+    if (error.claim === "nbf") return ["not_yet_valid"];
+    if (error.claim === "iat") return ["issued_in_future"];
+    if (error.claim === "iss" || error.claim === "sub") return ["issuer_subject_mismatch"];
+    return ["missing_claim", error.claim];
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return ["bad_signature"];
+  if (error instanceof errors.JOSEAlgNotAllowed) return ["algorithm_not_allowed"];
+  if (error instanceof errors.JOSEError) return ["malformed", error.code];
+  // Anything else is a bug in Writ, not bad input: let it surface as a 500.
+  throw error;
+}

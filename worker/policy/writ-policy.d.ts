@@ -1,0 +1,4 @@
+declare module "writ-policy" {
+  const policy: unknown;
+  export default policy;
+}

@@ -1,0 +1,45 @@
+import type { Context } from "hono";
+import { AGENT_USE_CASE_TYPE } from "../../schemas/authorization-details.ts";
+import { GRANT_TYPE } from "../../schemas/token-request.ts";
+import type { AppEnv } from "../app-env.ts";
+import { readConfig } from "../config.ts";
+import { ASSERTION_ALGORITHMS } from "../identity/agent-assertion.ts";
+import { activePolicy } from "../policy/active-policy.ts";
+import { activeKeys } from "../tokens/signing-keys.ts";
+
+/**
+ * Well under the shortest token TTL (30 s is the policy minimum, 300 s the default): a verifier sees a newly
+ * published `next` key within a minute, which is how long an operator waits before promoting it (see README).
+ */
+export const JWKS_MAX_AGE_SECONDS = 60;
+const METADATA_MAX_AGE_SECONDS = 300;
+
+/** GET /.well-known/oauth-authorization-server (RFC 8414 §3). Lists only what this deployment really serves. */
+export function metadataRoute(c: Context<AppEnv>): Response {
+  const { issuer, tokenEndpoint } = readConfig(c.env);
+  return c.json(
+    {
+      issuer,
+      token_endpoint: tokenEndpoint,
+      jwks_uri: `${issuer}/.well-known/jwks.json`,
+      // No authorization endpoint: agents never use a browser redirect flow.
+      response_types_supported: [],
+      grant_types_supported: [GRANT_TYPE.tokenExchange, GRANT_TYPE.clientCredentials],
+      token_endpoint_auth_methods_supported: ["private_key_jwt", "none"],
+      token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
+      authorization_details_types_supported: [AGENT_USE_CASE_TYPE],
+      scopes_supported: [...activePolicy.useCases.keys()],
+    },
+    200,
+    { "Cache-Control": `public, max-age=${METADATA_MAX_AGE_SECONDS}` },
+  );
+}
+
+/** GET /.well-known/jwks.json (RFC 7517 §5): the public halves of the next, current and previous keys. */
+export async function jwksRoute(c: Context<AppEnv>): Promise<Response> {
+  const { publicKeys } = await activeKeys(c.env, readConfig(c.env));
+  return c.json({ keys: publicKeys }, 200, {
+    "Cache-Control": `public, max-age=${JWKS_MAX_AGE_SECONDS}`,
+    "Content-Type": "application/jwk-set+json",
+  });
+}
