@@ -3,9 +3,10 @@ import { defineConfig } from "vitest/config";
 import { DEV_VARS } from "./scripts/dev-vars.ts";
 import { policyPathFromWrangler } from "./scripts/policy-path.ts";
 
-
 export default defineConfig({
   test: {
+    // The broker logs one JSON line per request; show them only for failing tests.
+    silent: "passed-only",
     projects: [
       {
         // Everything that runs inside workerd: pure units, routes, Durable Objects, attacks, the verifier.

@@ -5,13 +5,9 @@ import type { AppEnv } from "../app-env.ts";
 import { readConfig } from "../config.ts";
 import { ASSERTION_ALGORITHMS } from "../identity/agent-assertion.ts";
 import { activePolicy } from "../policy/active-policy.ts";
+import { JWKS_MAX_AGE_SECONDS } from "../tokens/jwks-cache.ts";
 import { activeKeys } from "../tokens/signing-keys.ts";
 
-/**
- * Well under the shortest token TTL (30 s is the policy minimum, 300 s the default): a verifier sees a newly
- * published `next` key within a minute, which is how long an operator waits before promoting it (see README).
- */
-export const JWKS_MAX_AGE_SECONDS = 60;
 const METADATA_MAX_AGE_SECONDS = 300;
 
 /** GET /.well-known/oauth-authorization-server (RFC 8414 §3). Lists only what this deployment really serves. */
