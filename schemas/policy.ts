@@ -83,14 +83,71 @@ export const ConditionsSchema = z
   })
   .strict();
 
+/** How an approver proves, on top of holding the emailed link, that they are who the email was for. */
+export const APPROVER_AUTH_METHODS = ["passkey", "access"] as const;
+
+export const ApprovalGroupSchema = z
+  .object({
+    members: z.array(z.email()).min(1),
+    /** Approvals this group must contribute; every group must be satisfied. */
+    min: z.number().int().min(1).default(1),
+  })
+  .strict();
+
 export const ApprovalSettingsSchema = z
   .object({
+    /** Everyone who is emailed a link. */
     approvers: z.array(z.email()).min(1),
+    /** Distinct approvals needed; any deny ends the request. */
     quorum: z.number().int().min(1).default(1),
+    groups: z.record(z.string().min(1).max(64), ApprovalGroupSchema).default({}),
+    /** Separation of duties: by default the agent's owner cannot approve its requests. */
+    owner_may_approve: z.boolean().default(false),
+    /** How long approvers have to decide; separate from the granted token's TTL. */
+    request_ttl_seconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 24 * 3600)
+      .default(900),
+    /**
+     * Without a lease an approved request yields one token. With one, the agent may collect tokens for the
+     * very same request until the lease ends.
+     */
+    lease_seconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(24 * 3600)
+      .optional(),
+    /**
+     * Strong approver authentication: any one of these methods. An empty list means the emailed link alone
+     * suffices, which the policy must say explicitly (`link_only: true`) because mail can be forwarded.
+     */
+    approver_auth: z.array(z.enum(APPROVER_AUTH_METHODS)).default(["passkey", "access"]),
+    link_only: z.boolean().default(false),
   })
   .strict()
-  .refine((a) => a.quorum <= a.approvers.length, { message: "quorum is larger than the number of approvers", path: ["quorum"] })
-  .refine((a) => new Set(a.approvers).size === a.approvers.length, { message: "an approver is listed twice", path: ["approvers"] });
+  .superRefine((a, ctx) => {
+    if (a.quorum > a.approvers.length)
+      ctx.addIssue({ code: "custom", path: ["quorum"], message: "quorum is larger than the number of approvers" });
+    if (new Set(a.approvers).size !== a.approvers.length)
+      ctx.addIssue({ code: "custom", path: ["approvers"], message: "an approver is listed twice" });
+    for (const [name, group] of Object.entries(a.groups)) {
+      group.members.forEach((member, i) => {
+        if (!a.approvers.includes(member))
+          ctx.addIssue({ code: "custom", path: ["groups", name, "members", i], message: `"${member}" is not one of the approvers` });
+      });
+      if (group.min > group.members.length)
+        ctx.addIssue({ code: "custom", path: ["groups", name, "min"], message: "min is larger than the group" });
+    }
+    if (a.link_only !== (a.approver_auth.length === 0))
+      ctx.addIssue({
+        code: "custom",
+        path: ["link_only"],
+        message: "set link_only: true together with approver_auth: [] to let the emailed link alone approve",
+      });
+  });
 
 const limitValue = z.union([z.number(), z.string().max(200), z.boolean()]);
 
@@ -140,6 +197,15 @@ export const PolicySchema = z
       useCase.agents.forEach((agentId, a) => {
         if (!agentIds.has(agentId))
           ctx.addIssue({ code: "custom", path: ["use_cases", i, "agents", a], message: `unknown agent "${agentId}"` });
+        const approval = useCase.approval;
+        const owner = policy.agents.find((agent) => agent.id === agentId)?.owner;
+        // Separation of duties must not make a request impossible to approve.
+        if (approval && !approval.owner_may_approve && owner && approval.approvers.filter((e) => e !== owner).length < approval.quorum)
+          ctx.addIssue({
+            code: "custom",
+            path: ["use_cases", i, "approval", "quorum"],
+            message: `agent "${agentId}" can never reach the quorum: its owner ${owner} may not approve its requests`,
+          });
       });
     });
   });
@@ -151,3 +217,4 @@ export type UseCase = z.infer<typeof UseCaseSchema>;
 export type Conditions = z.infer<typeof ConditionsSchema>;
 export type TimeWindow = z.infer<typeof TimeWindowSchema>;
 export type LimitValue = z.infer<typeof limitValue>;
+export type ApprovalSettings = z.infer<typeof ApprovalSettingsSchema>;
