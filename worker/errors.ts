@@ -32,6 +32,7 @@ export type Reason =
   | { code: "unsupported_token_type"; parameter: string; value: string }
   | { code: "delegation_not_supported" }
   | { code: "client_authentication_missing" }
+  | { code: "client_auth_method_unsupported"; scheme: string }
   | { code: "client_assertion_type_unsupported" }
   | { code: "client_assertion_invalid"; failure: IdentityFailure; detail?: string }
   | { code: "subject_token_invalid"; failure: IdentityFailure; detail?: string }
@@ -59,6 +60,7 @@ export type WireError = {
   status: 400 | 401 | 403 | 413 | 429;
   error: string;
   error_description: string;
+  headers?: Record<string, string>;
 };
 
 const invalidRequest = (description: string): WireError => ({ status: 400, error: "invalid_request", error_description: description });
@@ -90,6 +92,14 @@ export function toWire(reason: Reason): WireError {
       return invalidRequest(`${reason.parameter} is not supported`);
     case "delegation_not_supported":
       return invalidRequest("actor_token (delegation) is not supported");
+    case "client_auth_method_unsupported":
+      // RFC 6749 §5.2: a client that tried the Authorization header gets a challenge for its own scheme.
+      return {
+        status: 401,
+        error: "invalid_client",
+        error_description: "client authentication failed: use private_key_jwt (RFC 7523)",
+        headers: { "WWW-Authenticate": `${reason.scheme} realm="writ"` },
+      };
     case "client_authentication_missing":
     case "client_assertion_type_unsupported":
     case "client_assertion_invalid":
@@ -156,7 +166,7 @@ export function errorResponse(reason: Reason): Response {
   const wire = toWire(reason);
   return Response.json(
     { error: wire.error, error_description: wire.error_description },
-    { status: wire.status, headers: { "Cache-Control": "no-store", Pragma: "no-cache" } },
+    { status: wire.status, headers: { ...wire.headers, "Cache-Control": "no-store", Pragma: "no-cache" } },
   );
 }
 

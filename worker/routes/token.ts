@@ -26,6 +26,8 @@ export async function tokenRoute(c: Context<AppEnv>): Promise<Response> {
   if (!parsed.ok) return refuse(parsed.reason);
   const request = parsed.value;
   outcome.grant_type = request.grant_type;
+  const authorization = c.req.header("authorization");
+  if (authorization !== undefined) return refuse({ code: "client_auth_method_unsupported", scheme: authScheme(authorization) });
   if (!USE_CASE_GRANTS.has(request.grant_type)) return refuse({ code: "unsupported_grant_type", grantType: request.grant_type });
 
   const agent = await authenticateAgent(request, { policy: activePolicy, audiences: [config.issuer, config.tokenEndpoint], now });
@@ -60,6 +62,7 @@ async function parseTokenRequest(raw: Request): Promise<Result<TokenRequest>> {
   if (parsed.success) return ok(parsed.data);
   const issue = parsed.error.issues[0];
   const parameter = String(issue?.path[0] ?? "request");
+  if (issue?.code === "invalid_type" && !(parameter in form.value.single)) return fail({ code: "missing_parameter", parameter });
   const detail = issue?.message ?? "is invalid";
   // RFC 9396 §5 gives malformed authorization_details its own error code.
   if (parameter === "authorization_details")
@@ -84,9 +87,16 @@ function requestedUseCase(request: TokenRequest) {
   };
 }
 
+/** The scheme of an Authorization header, echoed in a challenge only if it is a well-formed HTTP token. */
+function authScheme(header: string): string {
+  const scheme = header.trim().split(/\s+/)[0] ?? "";
+  return /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}$/.test(scheme) ? scheme : "Basic";
+}
+
 /** The detail that only the log sees (which identity check failed). Never a token or assertion. */
 function privateDetail(reason: Reason): Record<string, string> {
   if (reason.code === "client_assertion_invalid" || reason.code === "subject_token_invalid")
-    return reason.detail === undefined ? { failure: reason.failure } : { failure: reason.failure, detail: reason.detail };
+    // The detail may echo attacker-chosen text (an unknown kid or iss): bounded so it cannot bloat the log.
+    return reason.detail === undefined ? { failure: reason.failure } : { failure: reason.failure, detail: reason.detail.slice(0, 128) };
   return {};
 }
