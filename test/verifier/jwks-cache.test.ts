@@ -1,0 +1,103 @@
+import { exportJWK, generateKeyPair } from "jose";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createVerifier, WritVerifyError } from "../../verifier/index.ts";
+import { AUDIENCE, ISSUER, jwksEndpoint, signToken, type TestKey, testKey } from "./tokens.ts";
+
+const JWKS_URL = `${ISSUER}/.well-known/jwks.json`;
+
+let current: TestKey;
+let next: TestKey;
+
+beforeAll(async () => {
+  current = await testKey("writ-current");
+  next = await testKey("writ-next");
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(WritVerifyError);
+  return (error as WritVerifyError).code;
+}
+
+describe("remote JWKS", () => {
+  it("fetches the issuer's JWKS from its well-known URL once and serves later tokens from the cache", async () => {
+    const endpoint = jwksEndpoint(current);
+    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch });
+    for (let i = 0; i < 3; i++) await verifier.verify(await signToken(current));
+    expect(endpoint.requests).toEqual([JWKS_URL]);
+  });
+
+  it("fetches from jwksUri when one is given", async () => {
+    const endpoint = jwksEndpoint(current);
+    const jwksUri = "https://keys.example.com/writ/jwks.json";
+    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwksUri, fetch: endpoint.fetch });
+    await verifier.verify(await signToken(current));
+    expect(endpoint.requests).toEqual([jwksUri]);
+  });
+
+  it("refetches the JWKS when a token names a kid it has not seen yet (key rotation)", async () => {
+    const endpoint = jwksEndpoint(current);
+    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch, cooldownMs: 0 });
+    await verifier.verify(await signToken(current));
+    endpoint.publish(current, next);
+    await expect(verifier.verify(await signToken(next))).resolves.toMatchObject({ agent: "support-bot" });
+    expect(endpoint.requests).toHaveLength(2);
+    // The refreshed set serves both keys without another fetch.
+    await verifier.verify(await signToken(current));
+    expect(endpoint.requests).toHaveLength(2);
+  });
+
+  it("does not refetch during the cooldown, so a stream of unknown kids cannot flood the issuer", async () => {
+    const endpoint = jwksEndpoint(current);
+    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch });
+    await verifier.verify(await signToken(current));
+    for (let i = 0; i < 5; i++) {
+      const rogue = await testKey(`rogue-${i}`);
+      expect(await codeOf(verifier.verify(await signToken(rogue)))).toBe("ERR_WRIT_KEY_UNKNOWN");
+    }
+    expect(endpoint.requests).toHaveLength(1);
+  });
+
+  it("refetches once the cached keys are older than cacheMaxAgeMs", async () => {
+    const endpoint = jwksEndpoint(current);
+    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch, cacheMaxAgeMs: 0 });
+    await verifier.verify(await signToken(current));
+    await verifier.verify(await signToken(current));
+    expect(endpoint.requests).toHaveLength(2);
+  });
+
+  it.each([
+    ["the fetch fails", new TypeError("network connection lost")],
+    ["the issuer answers 503", new Response("unavailable", { status: 503 })],
+    ["the issuer answers with a redirect", new Response(null, { status: 302, headers: { Location: "https://evil.example.com/jwks" } })],
+    ["the body is not JSON", new Response("<html>", { status: 200 })],
+    ["the body is not a key set", Response.json({ keys: "none" })],
+  ])("reports ERR_WRIT_JWKS_UNAVAILABLE when %s", async (_label, failure) => {
+    const endpoint = jwksEndpoint(current);
+    endpoint.fail(failure);
+    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch });
+    expect(await codeOf(verifier.verify(await signToken(current)))).toBe("ERR_WRIT_JWKS_UNAVAILABLE");
+  });
+
+  it("recovers on the next request once the JWKS is reachable again", async () => {
+    const endpoint = jwksEndpoint(current);
+    endpoint.fail(new Response("unavailable", { status: 503 }));
+    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch });
+    expect(await codeOf(verifier.verify(await signToken(current)))).toBe("ERR_WRIT_JWKS_UNAVAILABLE");
+    endpoint.fail(undefined);
+    await expect(verifier.verify(await signToken(current))).resolves.toMatchObject({ agent: "support-bot" });
+    expect(endpoint.requests).toHaveLength(2);
+  });
+
+  it("refuses to use a JWKS that publishes a private key", async () => {
+    const { privateKey } = await generateKeyPair("ES256", { extractable: true });
+    const leaky = { kid: "leaky", alg: "ES256", privateKey, publicJwk: {} };
+    const endpoint = jwksEndpoint();
+    endpoint.fail(Response.json({ keys: [{ ...(await exportJWK(privateKey)), kid: "leaky", alg: "ES256" }] }));
+    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch });
+    expect(await codeOf(verifier.verify(await signToken(leaky)))).toBe("ERR_WRIT_JWKS_UNAVAILABLE");
+  });
+});

@@ -1,0 +1,157 @@
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JWTVerifyGetKey, jwtVerify } from "jose";
+import { ACCESS_TOKEN_TYP, type AccessTokenClaims, AccessTokenClaimsSchema, type ApprovalClaim } from "../schemas/access-token.ts";
+import { fromJoseError, WritVerifyError } from "./errors.ts";
+import { type JwksFetch, type ResolvedOptions, requiredScopes, resolveOptions, type VerifierOptions } from "./options.ts";
+
+/** Writ tokens are well under 2 KB; refusing huge ones up front bounds the work an attacker can make us do. */
+const MAX_TOKEN_CHARS = 8192;
+/** RFC 9068 §2.2 plus Writ's own: a token without these cannot say who may do what, or be told apart from another. */
+const REQUIRED_CLAIMS = ["exp", "iat", "jti", "sub", "client_id", "scope"];
+
+type GrantedUseCase = AccessTokenClaims["authorization_details"][0];
+
+/**
+ * What a verified token allows: which agent, for which use case, at which service, within which limits.
+ * The service enforces `actions`, `locations` and `limits` itself (the broker cannot see the request).
+ *
+ * @example
+ * const maxRows = grant.limits.max_rows; // e.g. 100 for crm.customers.read
+ */
+export type WritGrant = {
+  /** The agent id (`sub`). */
+  readonly agent: string;
+  readonly clientId: string;
+  /** The use case id (`scope`). */
+  readonly useCase: string;
+  readonly audience: string;
+  readonly actions: readonly string[];
+  readonly locations: readonly string[];
+  readonly limits: Readonly<GrantedUseCase["limits"]>;
+  /** What the agent said it was about to do, when it said so. */
+  readonly intent?: string;
+  /** Who approved, when a human did. */
+  readonly approval?: ApprovalClaim;
+  readonly jti: string;
+  readonly issuedAt: Date;
+  readonly expiresAt: Date;
+  /** Every claim, including ones newer than this library. */
+  readonly claims: AccessTokenClaims;
+};
+
+/**
+ * @example
+ * await verifier.verify(token, { scope: ["crm.customers.read", "crm.customers.export"] });
+ */
+export type VerifyOptions = {
+  /** The use case the route needs; with several, any one of them. Omit only where every use case for this audience may pass. */
+  scope?: string | readonly string[];
+};
+
+/**
+ * @example
+ * const grant: WritGrant = await verifier.verify(token, { scope: "crm.customers.read" });
+ */
+export type Verifier = {
+  readonly issuer: string;
+  readonly audience: string;
+  /** Resolves the grant of a valid token; rejects with a `WritVerifyError` for any token it does not accept. */
+  verify(token: string, options?: VerifyOptions): Promise<WritGrant>;
+};
+
+/**
+ * Verifies Writ access tokens offline, against the broker's published keys (RFC 9068 §4). Create one per process
+ * (in a Worker, per isolate) and reuse it: the key set is cached in it and refetched when a token names an unknown
+ * `kid`, which is how the broker's key rotation reaches services. Throws `TypeError` on bad options.
+ *
+ * @example
+ * const verifier = createVerifier({ issuer: "https://writ.example.com", audience: "https://crm.example.com" });
+ * const grant = await verifier.verify(token, { scope: "crm.customers.read" });
+ * grant.agent; // "support-bot"
+ */
+export function createVerifier(options: VerifierOptions): Verifier {
+  const resolved = resolveOptions(options);
+  const getKey = keyResolver(resolved.keys);
+  const { issuer, audience, algorithms, clockToleranceSeconds } = resolved;
+
+  async function verify(token: string, verifyOptions: VerifyOptions = {}): Promise<WritGrant> {
+    const scopes = verifyOptions.scope === undefined ? undefined : requiredScopes(verifyOptions.scope, "scope");
+    if (typeof token !== "string" || token.length === 0) throw new WritVerifyError("ERR_WRIT_TOKEN_MISSING", "no token");
+    if (token.length > MAX_TOKEN_CHARS)
+      throw new WritVerifyError("ERR_WRIT_TOKEN_MALFORMED", `token longer than ${MAX_TOKEN_CHARS} characters`);
+
+    let payload: unknown;
+    try {
+      ({ payload } = await jwtVerify(token, getKey, {
+        algorithms,
+        issuer,
+        audience,
+        // RFC 9068 §4: refuses ID tokens, agent assertions and other JWTs the same keys might have signed.
+        typ: ACCESS_TOKEN_TYP,
+        clockTolerance: clockToleranceSeconds,
+        requiredClaims: REQUIRED_CLAIMS,
+      }));
+    } catch (error) {
+      throw fromJoseError(error);
+    }
+    return grantFrom(payload, scopes);
+  }
+
+  return Object.freeze({ issuer, audience, verify });
+}
+
+function keyResolver(keys: ResolvedOptions["keys"]): JWTVerifyGetKey {
+  if (keys.kind === "local") return typeof keys.jwks === "function" ? keys.jwks : createLocalJWKSet(keys.jwks);
+  return createRemoteJWKSet(keys.url, {
+    [customFetch]: jwksFetch(keys.fetch ?? ((url, init) => fetch(url, init))),
+    ...(keys.cacheMaxAgeMs === undefined ? {} : { cacheMaxAge: keys.cacheMaxAgeMs }),
+    ...(keys.cooldownMs === undefined ? {} : { cooldownDuration: keys.cooldownMs }),
+  });
+}
+
+/** A network failure is not a bad token: marking it here keeps it from reaching the caller as an unexplained error. */
+function jwksFetch(fetchImpl: JwksFetch): JwksFetch {
+  return async (url, init) => {
+    try {
+      return await fetchImpl(url, init);
+    } catch (cause) {
+      throw new WritVerifyError("ERR_WRIT_JWKS_UNAVAILABLE", "fetching the JWKS failed", { cause });
+    }
+  };
+}
+
+/** Past the signature: the claims must have Writ's shape, agree with each other, and cover the route. */
+function grantFrom(payload: unknown, scopes: readonly string[] | undefined): WritGrant {
+  const parsed = AccessTokenClaimsSchema.safeParse(payload);
+  if (!parsed.success) {
+    // Paths and zod's messages only: a zod dump could echo claim values into logs.
+    const detail = parsed.error.issues.map((issue) => `${issue.path.join(".") || "claims"}: ${issue.message}`).join("; ");
+    throw new WritVerifyError("ERR_WRIT_CLAIMS_INVALID", `claims do not match the access token schema: ${detail}`);
+  }
+  const claims = parsed.data;
+  const [granted] = claims.authorization_details;
+  // `scope` is what routes check and `authorization_details` what they enforce: a token where they differ is not Writ's.
+  if (granted.use_case !== claims.scope)
+    throw new WritVerifyError("ERR_WRIT_CLAIMS_INVALID", "authorization_details[0].use_case differs from scope");
+  // Without a DPoP proof check, a key-bound token accepted as bearer would lose the protection its binding promised.
+  if (claims.cnf !== undefined)
+    throw new WritVerifyError("ERR_WRIT_DPOP_REQUIRED", "token is bound to a DPoP key (cnf.jkt); DPoP proofs are not supported yet");
+  if (scopes !== undefined && !scopes.includes(claims.scope))
+    throw new WritVerifyError("ERR_WRIT_SCOPE_INSUFFICIENT", `token is for use case ${claims.scope}, route needs ${scopes.join(" or ")}`);
+
+  const grant: { -readonly [K in keyof WritGrant]: WritGrant[K] } = {
+    agent: claims.sub,
+    clientId: claims.client_id,
+    useCase: claims.scope,
+    audience: claims.aud,
+    actions: Object.freeze([...granted.actions]),
+    locations: Object.freeze([...granted.locations]),
+    limits: Object.freeze({ ...granted.limits }),
+    jti: claims.jti,
+    issuedAt: new Date(claims.iat * 1000),
+    expiresAt: new Date(claims.exp * 1000),
+    claims,
+  };
+  if (claims.intent !== undefined) grant.intent = claims.intent;
+  if (claims.approval !== undefined) grant.approval = claims.approval;
+  return Object.freeze(grant);
+}

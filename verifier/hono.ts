@@ -1,0 +1,71 @@
+/**
+ * Hono middleware for Writ access tokens: verifies the Bearer token, answers refusals the RFC 6750 way,
+ * and hands the route a typed grant as `c.var.writ`.
+ *
+ * @example
+ * app.get("/customers", writAuth({ verifier, scope: "crm.customers.read" }), (c) => c.json({ agent: c.var.writ.agent }));
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { readBearerToken } from "./bearer.ts";
+import { bearerRefusal, checkQuotable } from "./challenge.ts";
+import type { Verifier, WritGrant } from "./create-verifier.ts";
+import { WritVerifyError } from "./errors.ts";
+import { misuse, requiredScopes } from "./options.ts";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** The verified grant, set by `writAuth` before the route runs. */
+    writ: WritGrant;
+  }
+}
+
+/**
+ * @example
+ * const options: WritAuthOptions = { verifier, scope: "crm.customers.read", onRefusal: (error) => console.warn(error.code) };
+ */
+export type WritAuthOptions = {
+  verifier: Verifier;
+  /** The use case this route needs; with several, any one of them. Required: there is no "any token will do". */
+  scope: string | readonly string[];
+  /** The `realm` of the challenge. Default: the verifier's audience. */
+  realm?: string;
+  /** Sees every refusal with its internal code and detail, for the service's audit log. Must not answer the request. */
+  onRefusal?: (error: WritVerifyError, c: Context) => void | Promise<void>;
+};
+
+/**
+ * Middleware that lets a request through only with a valid Writ token for one of `scope`'s use cases.
+ * Missing credentials get a bare 401 challenge, bad tokens 401 `invalid_token`, a token for another use case
+ * 403 `insufficient_scope`, a malformed header 400 `invalid_request`. Throws `TypeError` on bad options.
+ *
+ * @example
+ * const verifier = createVerifier({ issuer: "https://writ.example.com", audience: "https://crm.example.com" });
+ * app.use("/customers/*", writAuth({ verifier, scope: "crm.customers.read" }));
+ * app.get("/customers", (c) => c.json({ limits: c.var.writ.limits }));
+ */
+export function writAuth(options: WritAuthOptions): MiddlewareHandler {
+  if (typeof options !== "object" || options === null) throw misuse("writAuth options must be an object");
+  const { verifier, onRefusal } = options;
+  if (typeof verifier !== "object" || verifier === null || typeof verifier.verify !== "function")
+    throw misuse("writAuth needs a verifier from createVerifier()");
+  const scope = requiredScopes(options.scope, "writAuth scope");
+  const realm = options.realm ?? verifier.audience;
+  if (realm.length === 0) throw misuse("realm must not be empty");
+  checkQuotable(realm, "realm (pass one explicitly if the audience has quotes or backslashes)");
+  if (onRefusal !== undefined && typeof onRefusal !== "function") throw misuse("onRefusal must be a function");
+
+  return async function writAuthHandler(c, next) {
+    let grant: WritGrant;
+    try {
+      grant = await verifier.verify(readBearerToken(c.req.header("Authorization")), { scope });
+    } catch (error) {
+      // Anything else is a bug or a broken dependency: Hono's onError turns it into a 500, never into a refusal.
+      if (!(error instanceof WritVerifyError)) throw error;
+      await onRefusal?.(error, c);
+      const refusal = bearerRefusal(error, { realm, scope });
+      return c.json(refusal.body, refusal.status, refusal.headers);
+    }
+    c.set("writ", grant);
+    await next();
+  };
+}

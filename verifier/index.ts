@@ -1,0 +1,17 @@
+/**
+ * Downstream verification of Writ access tokens (RFC 9068 profile), offline against the broker's JWKS.
+ * Depends only on jose and zod, so it runs on Workers, Node, Deno and Bun. Hono users: `writ/verifier/hono`.
+ *
+ * @example
+ * import { createVerifier, WritVerifyError } from "writ/verifier";
+ *
+ * const verifier = createVerifier({ issuer: "https://writ.example.com", audience: "https://crm.example.com" });
+ * const grant = await verifier.verify(token, { scope: "crm.customers.read" });
+ * const maxRows = grant.limits.max_rows; // enforce it: a missing limit must not read as "unlimited"
+ * if (typeof maxRows !== "number" || rows > maxRows) return new Response("over the granted limit", { status: 403 });
+ */
+export { readBearerToken } from "./bearer.ts";
+export { type BearerErrorCode, type BearerRefusal, bearerRefusal } from "./challenge.ts";
+export { createVerifier, type Verifier, type VerifyOptions, type WritGrant } from "./create-verifier.ts";
+export { WritVerifyError, type WritVerifyErrorCode } from "./errors.ts";
+export { DEFAULT_ALGORITHMS, type JwksFetch, VERIFIER_ALGORITHMS, type VerifierAlgorithm, type VerifierOptions } from "./options.ts";

@@ -1,0 +1,166 @@
+import type { JSONWebKeySet, JWTVerifyGetKey } from "jose";
+
+/**
+ * Asymmetric JWS algorithms a verifier may be told to accept. `none` and the HMAC family are absent on purpose:
+ * with a public JWKS, accepting HS256 lets anyone sign with the public key as the "secret" (algorithm confusion).
+ */
+export const VERIFIER_ALGORITHMS = [
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
+  "PS256",
+  "PS384",
+  "PS512",
+  "RS256",
+  "RS384",
+  "RS512",
+] as const;
+export type VerifierAlgorithm = (typeof VERIFIER_ALGORITHMS)[number];
+
+/** What the Writ broker signs with: ES256, or Ed25519 under either name (RFC 8037 `EdDSA`, fully-specified `Ed25519`). */
+export const DEFAULT_ALGORITHMS: readonly VerifierAlgorithm[] = ["ES256", "EdDSA", "Ed25519"];
+export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 30;
+/** Tokens live minutes; a leeway beyond five would let an expired token outlive its own TTL. */
+export const MAX_CLOCK_TOLERANCE_SECONDS = 300;
+
+/** The fetch used for the JWKS. Plain `fetch`, a service binding's `fetch`, or a test double all fit. */
+export type JwksFetch = (url: string, init: RequestInit) => Promise<Response>;
+
+/**
+ * @example
+ * const options: VerifierOptions = { issuer: "https://writ.example.com", audience: "https://crm.example.com" };
+ */
+export type VerifierOptions = {
+  /** The broker's issuer URL, exactly as in its tokens' `iss` (no trailing slash). */
+  issuer: string;
+  /** This service's identifier, as the policy lists it in the use case's `audiences`. */
+  audience: string;
+  /** Default `${issuer}/.well-known/jwks.json`. Must be https, except on loopback hosts for local development. */
+  jwksUri?: string;
+  /** Keys held locally instead of fetched (tests, air-gapped services): a JWKS or a jose key resolver. */
+  jwks?: JSONWebKeySet | JWTVerifyGetKey;
+  /** Default ES256, EdDSA and Ed25519. Asymmetric algorithms only. */
+  algorithms?: readonly VerifierAlgorithm[];
+  /** Leeway for `exp` and `nbf` against clock skew. Default 30, at most 300. */
+  clockToleranceSeconds?: number;
+  /** Fetch for the JWKS, e.g. a service binding's `fetch`. Default: the global `fetch`. */
+  fetch?: JwksFetch;
+  /** How long fetched keys are trusted before a refetch (jose `cacheMaxAge`, default 10 minutes). */
+  cacheMaxAgeMs?: number;
+  /** Minimum time between refetches that an unknown `kid` may trigger (jose `cooldownDuration`, default 30 s). */
+  cooldownMs?: number;
+};
+
+export type ResolvedOptions = {
+  issuer: string;
+  audience: string;
+  algorithms: VerifierAlgorithm[];
+  clockToleranceSeconds: number;
+  keys:
+    | { kind: "local"; jwks: JSONWebKeySet | JWTVerifyGetKey }
+    | { kind: "remote"; url: URL; fetch?: JwksFetch; cacheMaxAgeMs?: number; cooldownMs?: number };
+};
+
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+/** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` or `\`, so it can be quoted in WWW-Authenticate. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/** Checks a verifier's options once, at creation: a misconfigured service must fail at startup, not refuse every token. */
+export function resolveOptions(options: VerifierOptions): ResolvedOptions {
+  if (typeof options !== "object" || options === null) throw misuse("options must be an object");
+  const issuer = checkIssuer(options.issuer);
+  if (typeof options.audience !== "string" || options.audience.length === 0) throw misuse("audience must be a non-empty string");
+  return {
+    issuer,
+    audience: options.audience,
+    algorithms: checkAlgorithms(options.algorithms),
+    clockToleranceSeconds: checkClockTolerance(options.clockToleranceSeconds),
+    keys: checkKeySource(options, issuer),
+  };
+}
+
+/**
+ * The use cases a route accepts, as a list. A route must name at least one: an empty list would accept none,
+ * and silently treating it as "any" would widen every grant.
+ */
+export function requiredScopes(scope: string | readonly string[], label: string): readonly string[] {
+  const scopes = typeof scope === "string" ? [scope] : scope;
+  if (!Array.isArray(scopes) || scopes.length === 0) throw misuse(`${label} must be a use case id or a non-empty array of them`);
+  for (const value of scopes)
+    if (typeof value !== "string" || !SCOPE_TOKEN.test(value))
+      throw misuse(`${label}: ${JSON.stringify(value)} is not a valid use case id`);
+  return Object.freeze([...scopes]);
+}
+
+export function misuse(message: string): TypeError {
+  return new TypeError(`Writ verifier: ${message}`);
+}
+
+function checkIssuer(issuer: unknown): string {
+  if (typeof issuer !== "string") throw misuse("issuer must be the broker's issuer URL");
+  const url = parseHttpUrl(issuer, "issuer");
+  // Tokens carry the issuer verbatim: a trailing slash here would make every `iss` comparison fail.
+  if (issuer.endsWith("/") || url.search !== "" || url.hash !== "")
+    throw misuse("issuer must be a base URL without trailing slash, query or fragment (as in the tokens' iss)");
+  return issuer;
+}
+
+function checkAlgorithms(algorithms: readonly string[] | undefined): VerifierAlgorithm[] {
+  if (algorithms === undefined) return [...DEFAULT_ALGORITHMS];
+  if (!Array.isArray(algorithms) || algorithms.length === 0) throw misuse("algorithms must be a non-empty array");
+  for (const alg of algorithms)
+    if (!(VERIFIER_ALGORITHMS as readonly string[]).includes(alg))
+      throw misuse(`algorithm ${JSON.stringify(alg)} is not allowed: use asymmetric algorithms only (${VERIFIER_ALGORITHMS.join(", ")})`);
+  return [...algorithms] as VerifierAlgorithm[];
+}
+
+function checkClockTolerance(seconds: number | undefined): number {
+  if (seconds === undefined) return DEFAULT_CLOCK_TOLERANCE_SECONDS;
+  if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 0 || seconds > MAX_CLOCK_TOLERANCE_SECONDS)
+    throw misuse(`clockToleranceSeconds must be an integer from 0 to ${MAX_CLOCK_TOLERANCE_SECONDS}`);
+  return seconds;
+}
+
+function checkKeySource(options: VerifierOptions, issuer: string): ResolvedOptions["keys"] {
+  const { jwks, jwksUri, fetch, cacheMaxAgeMs, cooldownMs } = options;
+  if (jwks !== undefined) {
+    // These only tune fetching; accepting them beside local keys would hide a config that does not do what it says.
+    for (const [name, value] of Object.entries({ jwksUri, fetch, cacheMaxAgeMs, cooldownMs }))
+      if (value !== undefined) throw misuse(`${name} has no effect with local jwks: pass one or the other`);
+    if (typeof jwks !== "function" && (typeof jwks !== "object" || jwks === null || !Array.isArray(jwks.keys)))
+      throw misuse("jwks must be a JSON Web Key Set ({ keys: [...] }) or a jose key resolver");
+    return { kind: "local", jwks };
+  }
+  const url = parseHttpUrl(jwksUri ?? `${issuer}/.well-known/jwks.json`, "jwksUri");
+  // Keys fetched over plain HTTP can be swapped in transit, and then any token verifies.
+  if (url.protocol !== "https:" && !LOOPBACK_HOSTS.has(url.hostname))
+    throw misuse("jwksUri must use https (plain http is allowed only for localhost)");
+  if (fetch !== undefined && typeof fetch !== "function") throw misuse("fetch must be a function");
+  return {
+    kind: "remote",
+    url,
+    fetch,
+    cacheMaxAgeMs: checkDuration(cacheMaxAgeMs, "cacheMaxAgeMs", true),
+    cooldownMs: checkDuration(cooldownMs, "cooldownMs", false),
+  };
+}
+
+function checkDuration(ms: number | undefined, name: string, infiniteAllowed: boolean): number | undefined {
+  if (ms === undefined) return undefined;
+  const finiteOrAllowed = Number.isFinite(ms) || (infiniteAllowed && ms === Number.POSITIVE_INFINITY);
+  if (typeof ms !== "number" || !finiteOrAllowed || ms < 0) throw misuse(`${name} must be a non-negative number of milliseconds`);
+  return ms;
+}
+
+function parseHttpUrl(value: string, name: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw misuse(`${name} must be an absolute URL`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw misuse(`${name} must be an http(s) URL`);
+  return url;
+}
