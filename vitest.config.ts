@@ -19,7 +19,7 @@ export default defineConfig({
         resolve: { alias: { "writ-policy": policyPathFromWrangler() } },
         test: {
           name: "workers",
-          include: ["test/{unit,worker,durable-objects,attacks,verifier}/**/*.test.ts"],
+          include: ["test/{unit,worker,durable-objects,attacks,verifier,approvals}/**/*.test.ts"],
         },
       },
       {

@@ -72,11 +72,62 @@ export class WritTokenError extends Error {
 
 /** RFC 8693 token exchange with the agent's own assertion as subject_token. */
 export async function requestToken(options: TokenRequestOptions): Promise<WritTokenResponse> {
-  const form = new URLSearchParams({
-    grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
-    subject_token: await signAgentAssertion({ ...options, audience: options.issuer }),
-    subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
-  });
+  const form = useCaseForm(options);
+  form.set("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange");
+  form.set("subject_token", await signAgentAssertion({ ...options, audience: options.issuer }));
+  form.set("subject_token_type", "urn:ietf:params:oauth:token-type:jwt");
+  return postForm<WritTokenResponse>(options, "/token", form);
+}
+
+export type ApprovalStarted = { auth_req_id: string; expires_in: number; interval: number };
+
+/**
+ * Starts a human approval (OpenID CIBA, POST /bc-authorize) for a use case that needs one. Approvers are
+ * emailed; collect the token with `collectApprovedToken`.
+ */
+export async function requestApproval(options: TokenRequestOptions & { bindingMessage?: string }): Promise<ApprovalStarted> {
+  const form = useCaseForm(options);
+  for (const [name, value] of Object.entries(await clientAuthentication(options))) form.set(name, value);
+  if (options.bindingMessage) form.set("binding_message", options.bindingMessage);
+  return postForm<ApprovalStarted>(options, "/bc-authorize", form);
+}
+
+/**
+ * Polls the token endpoint with the CIBA grant, honouring `interval` and `slow_down` (CIBA §11), until the
+ * approvers decide. Rejects with WritTokenError `access_denied` or `expired_token` when they do not approve.
+ */
+export async function collectApprovedToken(
+  options: AgentKey & { issuer: string; agentId: string; fetch?: typeof fetch; signal?: AbortSignal },
+  started: ApprovalStarted,
+  onPending?: () => void,
+): Promise<WritTokenResponse> {
+  let intervalSeconds = started.interval;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, intervalSeconds * 1000));
+    options.signal?.throwIfAborted();
+    const form = new URLSearchParams({ grant_type: "urn:openid:params:grant-type:ciba", auth_req_id: started.auth_req_id });
+    for (const [name, value] of Object.entries(await clientAuthentication(options))) form.set(name, value);
+    try {
+      return await postForm<WritTokenResponse>(options, "/token", form);
+    } catch (error) {
+      if (!(error instanceof WritTokenError)) throw error;
+      if (error.error === "slow_down") intervalSeconds += 5;
+      else if (error.error !== "authorization_pending") throw error;
+      onPending?.();
+    }
+  }
+}
+
+async function clientAuthentication(options: AgentKey & { issuer: string; agentId: string }): Promise<Record<string, string>> {
+  return {
+    client_id: options.agentId,
+    client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    client_assertion: await signAgentAssertion({ ...options, audience: options.issuer }),
+  };
+}
+
+function useCaseForm(options: TokenRequestOptions): URLSearchParams {
+  const form = new URLSearchParams();
   if (options.actions || options.locations) {
     form.set(
       "authorization_details",
@@ -88,8 +139,12 @@ export async function requestToken(options: TokenRequestOptions): Promise<WritTo
   if (options.audience) form.set("audience", options.audience);
   if (options.intent) form.set("intent", options.intent);
   if (options.context) form.set("context", JSON.stringify(options.context));
-  const response = await (options.fetch ?? fetch)(`${options.issuer}/token`, { method: "POST", body: form });
+  return form;
+}
+
+async function postForm<T>(options: { issuer: string; fetch?: typeof fetch }, path: string, form: URLSearchParams): Promise<T> {
+  const response = await (options.fetch ?? fetch)(`${options.issuer}${path}`, { method: "POST", body: form });
   const body = (await response.json()) as Record<string, unknown>;
   if (!response.ok) throw new WritTokenError(response.status, String(body.error), body.error_description as string | undefined);
-  return body as WritTokenResponse;
+  return body as T;
 }

@@ -85,6 +85,7 @@ export const ConditionsSchema = z
 
 /** How an approver proves, on top of holding the emailed link, that they are who the email was for. */
 export const APPROVER_AUTH_METHODS = ["passkey", "access"] as const;
+export type ApproverAuthMethodName = (typeof APPROVER_AUTH_METHODS)[number];
 
 export const ApprovalGroupSchema = z
   .object({

@@ -4,6 +4,7 @@ import { RequestedAuthorizationDetailsSchema } from "./authorization-details.ts"
 export const GRANT_TYPE = {
   tokenExchange: "urn:ietf:params:oauth:grant-type:token-exchange",
   clientCredentials: "client_credentials",
+  ciba: "urn:openid:params:grant-type:ciba",
 } as const;
 
 export const CLIENT_ASSERTION_TYPE_JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -54,7 +55,24 @@ export const TokenRequestSchema = z.object({
   audience: z.string().min(1).max(512).optional(),
   intent: z.string().trim().min(1).max(MAX_INTENT_CHARS).optional(),
   context: jsonText(RequestContextSchema).optional(),
+  /** CIBA poll (OpenID CIBA §10.1). */
+  auth_req_id: z.string().min(1).max(256).optional(),
+});
+
+/**
+ * POST /bc-authorize (OpenID CIBA §7.1): the same use-case parameters as /token, no grant_type. Hints that
+ * name an end-user are accepted and ignored: the approvers come from the policy, never from the agent.
+ */
+export const BackchannelRequestSchema = TokenRequestSchema.omit({ grant_type: true, auth_req_id: true }).extend({
+  binding_message: z
+    .string()
+    .trim()
+    .min(1)
+    .max(128)
+    .regex(/^[^\p{Cc}]*$/u, "must be one line of plain text")
+    .optional(),
 });
 
 export type TokenRequest = z.infer<typeof TokenRequestSchema>;
+export type BackchannelRequest = z.infer<typeof BackchannelRequestSchema>;
 export type RequestContext = z.infer<typeof RequestContextSchema>;

@@ -2,7 +2,12 @@ import { Hono } from "hono";
 import type { AppEnv } from "./app-env.ts";
 import { log } from "./log.ts";
 import { requestLog } from "./middleware/request-log.ts";
+import { approvalRoutes } from "./routes/approvals.ts";
+import { backchannelRoute } from "./routes/bc-authorize.ts";
+import { devOutboxRoutes } from "./routes/dev-outbox.ts";
 import { jwksRoute, metadataRoute } from "./routes/discovery.ts";
+import { pageAssetRoutes } from "./routes/page-assets.ts";
+import { passkeyEnrolmentRoutes } from "./routes/passkey-enrolment.ts";
 import { tokenRoute } from "./routes/token.ts";
 
 export const app = new Hono<AppEnv>();
@@ -11,6 +16,11 @@ app.use(requestLog());
 app.get("/.well-known/oauth-authorization-server", metadataRoute);
 app.get("/.well-known/jwks.json", jwksRoute);
 app.post("/token", tokenRoute);
+app.post("/bc-authorize", backchannelRoute);
+app.route("/dev", devOutboxRoutes());
+app.route("/approvals", approvalRoutes());
+app.route("/", passkeyEnrolmentRoutes());
+app.route("/", pageAssetRoutes());
 
 app.notFound((c) => c.json({ error: "not_found", error_description: "no such endpoint" }, 404));
 

@@ -7,12 +7,21 @@ export type Config = {
   tokenEndpoint: string;
   signingAlg: SigningAlgorithm;
   devSigningKeyAllowed: boolean;
+  /** Base URL of approval and enrolment links. */
+  approvalOrigin: string;
+  approvalFrom: string;
+  devOutbox: boolean;
 };
 
+const baseUrl = z.url({ protocol: /^https?$/ }).refine((url) => !url.endsWith("/") && !url.includes("?") && !url.includes("#"), {
+  message: "must be a base URL without trailing slash, query or fragment",
+});
+
 const ConfigSchema = z.object({
-  ISSUER: z.url({ protocol: /^https?$/ }).refine((url) => !url.endsWith("/") && !url.includes("?") && !url.includes("#"), {
-    message: "must be a base URL without trailing slash, query or fragment",
-  }),
+  ISSUER: baseUrl,
+  APPROVAL_ORIGIN: baseUrl.optional(),
+  APPROVAL_FROM: z.email().default("writ@writ.example.com"),
+  DEV_OUTBOX: z.enum(["true", "false"]).default("false"),
   SIGNING_ALG: z.enum(SIGNING_ALGORITHMS).default("ES256"),
   DEV_SIGNING_KEY_ALLOWED: z.enum(["true", "false"]).default("false"),
 });
@@ -32,6 +41,9 @@ export function readConfig(env: WritEnv): Config {
     tokenEndpoint: `${issuer}/token`,
     signingAlg: parsed.data.SIGNING_ALG,
     devSigningKeyAllowed: parsed.data.DEV_SIGNING_KEY_ALLOWED === "true",
+    approvalOrigin: parsed.data.APPROVAL_ORIGIN ?? issuer,
+    approvalFrom: parsed.data.APPROVAL_FROM,
+    devOutbox: parsed.data.DEV_OUTBOX === "true",
   };
   cache.set(env, config);
   return config;

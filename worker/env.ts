@@ -1,4 +1,7 @@
 import type { AgentLedger } from "../durable-objects/agent-ledger.ts";
+import type { ApprovalRequest } from "../durable-objects/approval-request.ts";
+import type { ApproverPasskeys } from "../durable-objects/approver-passkeys.ts";
+import type { DevOutbox } from "../durable-objects/dev-outbox.ts";
 import type { DevSigningKey } from "../durable-objects/dev-signing-key.ts";
 
 /** Bindings from wrangler.toml plus secrets. Read through `readConfig`, never directly, so misconfiguration fails in one place. */
@@ -11,8 +14,23 @@ export interface WritEnv {
   SIGNING_ALG?: string;
   /** "true" lets the broker generate and keep its own key when SIGNING_KEYS is absent. Set only for local dev. */
   DEV_SIGNING_KEY_ALLOWED?: string;
+  /** Where approval links point; defaults to ISSUER. Local passkeys need "http://localhost:8787": WebAuthn refuses IP addresses as RP IDs. */
+  APPROVAL_ORIGIN?: string;
+  /** Sender address of approval emails. */
+  APPROVAL_FROM: string;
+  /** "true" keeps every sent approval email for GET /dev/outbox. Local development only. */
+  DEV_OUTBOX?: string;
+  /** Bearer secret for /admin/* (`wrangler secret put ADMIN_TOKEN`). */
+  ADMIN_TOKEN?: string;
+  /** Cloudflare Access team domain (https://<team>.cloudflareaccess.com) and application audience, for approvers behind Access. */
+  ACCESS_TEAM_DOMAIN?: string;
+  ACCESS_AUD?: string;
   AGENT_LEDGER: DurableObjectNamespace<AgentLedger>;
   DEV_SIGNING_KEY: DurableObjectNamespace<DevSigningKey>;
+  APPROVAL_REQUEST: DurableObjectNamespace<ApprovalRequest>;
+  APPROVER_PASSKEYS: DurableObjectNamespace<ApproverPasskeys>;
+  DEV_OUTBOX_STORE: DurableObjectNamespace<DevOutbox>;
+  APPROVAL_MAIL: SendEmail;
 }
 
 declare global {
@@ -20,7 +38,7 @@ declare global {
     interface Env extends WritEnv {}
     interface GlobalProps {
       mainModule: typeof import("./index.ts");
-      durableNamespaces: "AgentLedger" | "DevSigningKey";
+      durableNamespaces: "AgentLedger" | "DevSigningKey" | "ApprovalRequest" | "ApproverPasskeys" | "DevOutbox";
     }
   }
 }

@@ -52,7 +52,16 @@ export type Reason =
   | { code: "context_missing"; key: string }
   | { code: "context_mismatch"; key: string }
   | { code: "intent_required" }
-  | { code: "approval_required"; useCase: string };
+  | { code: "approval_required"; useCase: string }
+  | { code: "approval_not_needed"; useCase: string }
+  | { code: "too_many_open_approvals"; retryAfterSeconds: number }
+  | { code: "auth_req_id_invalid" }
+  | { code: "authorization_pending" }
+  | { code: "slow_down" }
+  | { code: "approval_denied" }
+  | { code: "approval_cancelled" }
+  | { code: "approval_expired" }
+  | { code: "approval_collected" };
 
 export type ReasonCode = Reason["code"];
 
@@ -152,6 +161,29 @@ export function toWire(reason: Reason): WireError {
         error: "approval_required",
         error_description: `use case "${reason.useCase}" needs human approval: start one at the backchannel authentication endpoint`,
       };
+    case "approval_not_needed":
+      return invalidRequest(`use case "${reason.useCase}" needs no approval: ask the token endpoint directly`);
+    case "too_many_open_approvals":
+      return {
+        status: 429,
+        error: "rate_limited",
+        error_description: "too many open approval requests for this agent",
+        headers: { "Retry-After": String(reason.retryAfterSeconds) },
+      };
+    case "auth_req_id_invalid":
+      return { status: 400, error: "invalid_grant", error_description: "auth_req_id is invalid" };
+    case "authorization_pending":
+      return { status: 400, error: "authorization_pending", error_description: "the approvers have not decided yet" };
+    case "slow_down":
+      return { status: 400, error: "slow_down", error_description: "polling faster than the interval: add 5 seconds to it" };
+    case "approval_denied":
+      return accessDenied("an approver denied the request");
+    case "approval_cancelled":
+      return accessDenied("the request was cancelled");
+    case "approval_expired":
+      return { status: 400, error: "expired_token", error_description: "the approval request expired" };
+    case "approval_collected":
+      return { status: 400, error: "invalid_grant", error_description: "the token for this approval was already issued" };
     default:
       return assertNever(reason);
   }

@@ -1,3 +1,4 @@
+import type { RequestedGrant } from "../../schemas/approval.ts";
 import type { RequestedUseCase } from "../../schemas/authorization-details.ts";
 import type { Agent, LimitValue, UseCase } from "../../schemas/policy.ts";
 import type { RequestContext } from "../../schemas/token-request.ts";
@@ -76,6 +77,22 @@ export function decide(policy: CompiledPolicy, agentId: string, request: UseCase
     context: request.context ?? {},
     needsApproval: useCase.approval !== undefined,
   });
+}
+
+/** The serialisable part of a grant: what the token will say, what approvers see and what an approval is bound to. */
+export function requestedGrant(grant: Grant): RequestedGrant {
+  const requested: RequestedGrant = {
+    agentId: grant.agent.id,
+    useCaseId: grant.useCase.id,
+    audience: grant.audience,
+    actions: grant.actions,
+    locations: grant.locations,
+    limits: grant.limits,
+    ttlSeconds: grant.ttlSeconds,
+    context: grant.context,
+  };
+  if (grant.intent !== undefined) requested.intent = grant.intent;
+  return requested;
 }
 
 /** RFC 9396 §3.1 lets scope and authorization_details travel together; here they must then name the same use case. */

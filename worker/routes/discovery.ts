@@ -18,9 +18,12 @@ export function metadataRoute(c: Context<AppEnv>): Response {
       issuer,
       token_endpoint: tokenEndpoint,
       jwks_uri: `${issuer}/.well-known/jwks.json`,
+      backchannel_authentication_endpoint: `${issuer}/bc-authorize`,
+      backchannel_token_delivery_modes_supported: ["poll"],
+      backchannel_user_code_parameter_supported: false,
       // No authorization endpoint: agents never use a browser redirect flow.
       response_types_supported: [],
-      grant_types_supported: [GRANT_TYPE.tokenExchange, GRANT_TYPE.clientCredentials],
+      grant_types_supported: [GRANT_TYPE.tokenExchange, GRANT_TYPE.clientCredentials, GRANT_TYPE.ciba],
       token_endpoint_auth_methods_supported: ["private_key_jwt", "none"],
       token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
       authorization_details_types_supported: [AGENT_USE_CASE_TYPE],

@@ -1,0 +1,140 @@
+import type { OpenApprovalInput } from "../../durable-objects/approval-request.ts";
+import type { BackchannelRequest } from "../../schemas/token-request.ts";
+import { GRANT_TYPE } from "../../schemas/token-request.ts";
+import { fail, ok, type Result } from "../errors.ts";
+import type { AuthenticatedAgent } from "../grants/authenticate-agent.ts";
+import { authenticateAgent } from "../grants/authenticate-agent.ts";
+import type { GrantContext } from "../grants/grant-context.ts";
+import { replayReason } from "../grants/issue-token.ts";
+import { useCaseRequest } from "../grants/use-case-grant.ts";
+import { log } from "../log.ts";
+import { decide, type Grant, requestedGrant } from "../policy/decide.ts";
+import { composeApprovalEmail, sendApprovalEmail } from "./approval-email.ts";
+import { newAuthReqId } from "./auth-req-id.ts";
+import { requestHash } from "./request-hash.ts";
+import { hashSecret, randomSecret } from "./secrets.ts";
+
+/** CIBA §7.3 default; the broker answers `slow_down` (+5 s) to agents that poll faster. */
+export const CIBA_INTERVAL_SECONDS = 5;
+/** Open approval requests one agent may have at a time: enough for real work, too few to flood inboxes. */
+export const MAX_OPEN_APPROVALS_PER_AGENT = 5;
+
+export type BackchannelResponse = { auth_req_id: string; expires_in: number; interval: number };
+
+type OpenContext = GrantContext & { approvalOrigin: string; mailFrom: string };
+
+/**
+ * POST /bc-authorize: the agent asks for a use case that needs a human. The request is frozen (and hashed),
+ * reserved in the agent's ledger (deduplicated, capped, proofs burnt), opened in its own Durable Object, and
+ * every eligible approver is emailed a link of their own. The agent only ever learns the auth_req_id.
+ */
+export async function openApproval(request: BackchannelRequest, ctx: OpenContext): Promise<Result<BackchannelResponse>> {
+  const agent = await authenticateBackchannelClient(request, ctx);
+  if (!agent.ok) return agent;
+  const agentId = agent.value.agentId;
+  ctx.outcome.agent = agentId;
+
+  // CIBA requires the `openid` scope; Writ issues no ID token, so it is accepted and set aside.
+  const scope = request.scope
+    ?.split(" ")
+    .filter((s) => s && s !== "openid")
+    .join(" ");
+  const decision = decide(ctx.policy, agentId, useCaseRequest({ ...request, scope: scope || undefined }), ctx.now);
+  if (!decision.ok) return decision;
+  const grant = decision.value;
+  Object.assign(ctx.outcome, { use_case: grant.useCase.id, audience: grant.audience });
+  const settings = grant.useCase.approval;
+  if (!grant.needsApproval || !settings) return fail({ code: "approval_not_needed", useCase: grant.useCase.id });
+
+  const frozen = requestedGrant(grant);
+  const hash = await requestHash(frozen);
+  const now = ctx.now.getTime();
+  const ids = newAuthReqId();
+  const expiresAt = now + settings.request_ttl_seconds * 1000;
+  const ledger = ctx.env.AGENT_LEDGER.getByName(agentId);
+  const reserved = await ledger.reserveApproval(
+    agent.value.proofs.map(({ jti, expiresAt }) => ({ jti, expiresAt })),
+    { requestHash: hash, approvalId: ids.approvalId, authReqId: ids.authReqId, expiresAt },
+    MAX_OPEN_APPROVALS_PER_AGENT,
+    now,
+  );
+  if (reserved.kind === "replayed") return fail(replayReason(agent.value, reserved.replayedJti));
+  if (reserved.kind === "capped") return fail({ code: "too_many_open_approvals", retryAfterSeconds: reserved.retryAfterSeconds });
+  if (reserved.kind === "existing") {
+    Object.assign(ctx.outcome, { approval_id: reserved.approvalId, deduplicated: true });
+    return ok(backchannelResponse(reserved.authReqId, reserved.expiresAt, now));
+  }
+  ctx.outcome.approval_id = ids.approvalId;
+
+  const approvers = eligibleApprovers(grant);
+  const links = await Promise.all(approvers.map(async (approver) => ({ approver, token: randomSecret() })));
+  const input: OpenApprovalInput = {
+    approvalId: ids.approvalId,
+    requestHash: hash,
+    grant: frozen,
+    settings,
+    meta: {
+      agentName: grant.agent.name,
+      agentOwner: grant.agent.owner,
+      useCaseDescription: grant.useCase.description,
+      bindingMessage: request.binding_message,
+    },
+    authReqSecretHash: await hashSecret(ids.secret),
+    links: await Promise.all(links.map(async (l) => ({ approver: l.approver, tokenHash: await hashSecret(l.token) }))),
+    intervalSeconds: CIBA_INTERVAL_SECONDS,
+    now,
+  };
+  try {
+    await ctx.env.APPROVAL_REQUEST.getByName(ids.approvalId).open(input);
+  } catch (error) {
+    await ledger.releaseApproval(ids.approvalId);
+    throw error;
+  }
+
+  const sent = await Promise.all(
+    links.map(({ approver, token }) =>
+      sendApprovalEmail(
+        ctx.env,
+        composeApprovalEmail({
+          from: ctx.mailFrom,
+          to: approver,
+          link: `${ctx.approvalOrigin}/approvals/${ids.approvalId}?t=${token}`,
+          approvalId: ids.approvalId,
+          grant: frozen,
+          agentName: grant.agent.name,
+          agentOwner: grant.agent.owner,
+          useCaseDescription: grant.useCase.description,
+          bindingMessage: request.binding_message,
+          requestedAt: now,
+          expiresAt,
+          quorum: settings.quorum,
+          approverCount: approvers.length,
+        }),
+      ),
+    ),
+  );
+  const failed = sent.filter((s) => !s.ok).length;
+  // A failed email does not undo the request: other approvers can still decide, and the failure is on record.
+  if (failed > 0) log("error", "approval_email_failed", { approval_id: ids.approvalId, failed, sent: sent.length - failed });
+  ctx.outcome.emails_sent = sent.length - failed;
+  return ok(backchannelResponse(ids.authReqId, expiresAt, now));
+}
+
+/** Separation of duties: an owner barred from approving gets no link at all. */
+function eligibleApprovers(grant: Grant): string[] {
+  const settings = grant.useCase.approval;
+  if (!settings) return [];
+  const owner = grant.agent.owner;
+  return settings.approvers.filter((a) => settings.owner_may_approve || a !== owner);
+}
+
+function backchannelResponse(authReqId: string, expiresAt: number, now: number): BackchannelResponse {
+  return { auth_req_id: authReqId, expires_in: Math.max(1, Math.floor((expiresAt - now) / 1000)), interval: CIBA_INTERVAL_SECONDS };
+}
+
+/** CIBA §7.1 requires client authentication: private_key_jwt, or the agent's assertion as subject_token as at /token. */
+function authenticateBackchannelClient(request: BackchannelRequest, ctx: GrantContext): Promise<Result<AuthenticatedAgent>> {
+  const grantType =
+    request.client_assertion !== undefined || request.subject_token === undefined ? GRANT_TYPE.clientCredentials : GRANT_TYPE.tokenExchange;
+  return authenticateAgent({ ...request, grant_type: grantType }, { policy: ctx.policy, audiences: ctx.assertionAudiences, now: ctx.now });
+}

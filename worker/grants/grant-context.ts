@@ -1,0 +1,16 @@
+import type { WritEnv } from "../env.ts";
+import type { LogFields } from "../log.ts";
+import type { CompiledPolicy } from "../policy/compile-policy.ts";
+import type { ActiveKeys } from "../tokens/signing-keys.ts";
+
+/** What every grant handler needs from the edge: one `now`, the policy, the keys (loaded lazily) and the log line to fill. */
+export type GrantContext = {
+  env: WritEnv;
+  policy: CompiledPolicy;
+  issuer: string;
+  /** RFC 7523 §3: the issuer identifier or the token endpoint URL. */
+  assertionAudiences: readonly string[];
+  keys: () => Promise<ActiveKeys>;
+  now: Date;
+  outcome: LogFields;
+};

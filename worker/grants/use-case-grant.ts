@@ -1,0 +1,35 @@
+import { GRANT_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
+import { fail, type Result } from "../errors.ts";
+import { decide, requestedGrant, type UseCaseRequest } from "../policy/decide.ts";
+import { authenticateAgent } from "./authenticate-agent.ts";
+import type { GrantContext } from "./grant-context.ts";
+import { type Issued, issueToken } from "./issue-token.ts";
+
+/** Token exchange (RFC 8693) and client_credentials: authenticate, decide, burn the proofs, sign. */
+export async function useCaseGrant(request: TokenRequest, ctx: GrantContext): Promise<Result<Issued>> {
+  const agent = await authenticateAgent(request, { policy: ctx.policy, audiences: ctx.assertionAudiences, now: ctx.now });
+  if (!agent.ok) return agent;
+  ctx.outcome.agent = agent.value.agentId;
+  const decision = decide(ctx.policy, agent.value.agentId, useCaseRequest(request), ctx.now);
+  if (!decision.ok) return decision;
+  const grant = decision.value;
+  Object.assign(ctx.outcome, { use_case: grant.useCase.id, audience: grant.audience });
+  if (grant.needsApproval) return fail({ code: "approval_required", useCase: grant.useCase.id });
+  return issueToken(ctx.env, agent.value, requestedGrant(grant), {
+    issuer: ctx.issuer,
+    keys: await ctx.keys(),
+    now: ctx.now,
+    tokenExchange: request.grant_type === GRANT_TYPE.tokenExchange,
+  });
+}
+
+export function useCaseRequest(request: Omit<TokenRequest, "grant_type">): UseCaseRequest {
+  return {
+    scope: request.scope,
+    authorizationDetails: request.authorization_details,
+    resource: request.resource,
+    audience: request.audience,
+    intent: request.intent,
+    context: request.context,
+  };
+}

@@ -1,0 +1,187 @@
+import { type Context, Hono } from "hono";
+import type { ApprovalView, ApproverAuthMethod } from "../../schemas/approval.ts";
+import type { AppEnv } from "../app-env.ts";
+import { ACCESS_JWT_HEADER, type AccessKeySource, accessSettings, remoteAccessKeys, verifyAccessJwt } from "../approvals/access-jwt.ts";
+import { afterDecision } from "../approvals/lifecycle.ts";
+import { type PageProblem, type RenderedPage, renderApproval, renderDecided, renderProblem, type StepUp } from "../approvals/page.tsx";
+import { approverPasskeys, assertionOptions, relyingParty, verifyAssertion } from "../approvals/passkey.ts";
+import { hashSecret } from "../approvals/secrets.ts";
+import { readForm } from "../http/read-form.ts";
+import type { LogFields } from "../log.ts";
+import { log } from "../log.ts";
+import { pageSecurityHeaders } from "../middleware/page-security-headers.ts";
+
+/**
+ * The approver's side of human approval, mounted at /approvals:
+ * - `GET /:id?t=<link token>` shows the request and never changes state (mail scanners open links);
+ * - `POST /:id` (form: t, nonce, decision, and for a passkey step-up `webauthn`) records one decision, after
+ *   verifying the strong authentication the use case asks for, then updates the agent's ledger.
+ */
+export type ApprovalRoutesOptions = {
+  /** Where Cloudflare Access keys come from; tests pass a local key set. Default: the team's certs URL. */
+  accessKeys?: AccessKeySource;
+  /** Epoch milliseconds; tests move the clock. */
+  now?: () => number;
+};
+
+const APPROVAL_ID = /^[A-Za-z0-9_-]{1,128}$/;
+/** Link tokens are 32 random bytes in base64url; anything else cannot match and is not worth a lookup. */
+const LINK_TOKEN = /^[A-Za-z0-9_-]{16,128}$/;
+const NONCE = /^\d{1,16}\.[A-Za-z0-9_-]{1,128}$/;
+
+type Proof = { ok: true; method: ApproverAuthMethod } | { ok: false; problem: PageProblem; detail?: string };
+
+export function approvalRoutes(options: ApprovalRoutesOptions = {}): Hono<AppEnv> {
+  const accessKeys = options.accessKeys ?? remoteAccessKeys;
+  const clock = options.now ?? Date.now;
+  const app = new Hono<AppEnv>();
+  app.use(pageSecurityHeaders());
+
+  app.get("/:id", async (c) => {
+    const now = clock();
+    const id = c.req.param("id");
+    const token = c.req.query("t");
+    note(c, { approval_id: id.slice(0, 128) });
+    if (!APPROVAL_ID.test(id) || token === undefined || !LINK_TOKEN.test(token)) return respond(c, refusal(c, "unknown_link"));
+    const viewed = await c.env.APPROVAL_REQUEST.getByName(id).view(await hashSecret(token), now);
+    if (!viewed.ok) return respond(c, refusal(c, viewed.problem));
+    note(c, { approver: viewed.view.viewer });
+    const stepUp = await chooseStepUp(c, viewed.view, viewed.nonce);
+    note(c, { step_up: stepUp.kind });
+    return respond(c, renderApproval({ view: viewed.view, nonce: viewed.nonce, token, now, stepUp }));
+  });
+
+  app.post("/:id", async (c) => {
+    const now = clock();
+    const id = c.req.param("id");
+    note(c, { approval_id: id.slice(0, 128) });
+    const form = await readForm(c.req.raw);
+    if (!form.ok) return respond(c, refusal(c, "bad_request", form.reason.code));
+    const { t: token, nonce, decision, webauthn } = form.value.single;
+    if (decision !== "approve" && decision !== "deny") return respond(c, refusal(c, "bad_request", "decision must be approve or deny"));
+    note(c, { decision });
+    if (nonce === undefined || !NONCE.test(nonce)) return respond(c, refusal(c, "bad_nonce"));
+    if (!APPROVAL_ID.test(id) || token === undefined || !LINK_TOKEN.test(token)) return respond(c, refusal(c, "unknown_link"));
+
+    const stub = c.env.APPROVAL_REQUEST.getByName(id);
+    const linkTokenHash = await hashSecret(token);
+    // The link decides who is approving; the proof below must be for that same person.
+    const viewed = await stub.view(linkTokenHash, now);
+    if (!viewed.ok) return respond(c, refusal(c, viewed.problem));
+    note(c, { approver: viewed.view.viewer });
+
+    // A deny can only reduce access, so it needs no step-up (and a phished link can at worst block a request).
+    const proof: Proof =
+      decision === "approve" ? await proveApprover(c, viewed.view, nonce, webauthn, accessKeys, now) : { ok: true, method: "link" };
+    if (!proof.ok) return respond(c, refusal(c, proof.problem, proof.detail));
+    note(c, { auth_method: proof.method });
+
+    const decided = await stub.decide({ linkTokenHash, nonce, decision, authMethod: proof.method, now });
+    if (!decided.ok) return respond(c, refusal(c, decided.problem));
+    note(c, { status: decided.status });
+    try {
+      await afterDecision(c.env, { agentId: decided.agentId, requestHash: decided.requestHash }, decided.status);
+    } catch (error) {
+      // The decision is recorded; a failed ledger update must not make the approver think it was lost.
+      log("error", "approval_after_decision_failed", {
+        approval_id: id,
+        error: error instanceof Error ? error.name : "unknown",
+        message: error instanceof Error ? error.message.slice(0, 200) : undefined,
+      });
+    }
+    return respond(c, renderDecided(decision, decided.status));
+  });
+
+  return app;
+}
+
+/** What the Approve button will need, decided when the page is shown (the POST checks again). */
+async function chooseStepUp(c: Context<AppEnv>, view: ApprovalView, nonce: string): Promise<StepUp> {
+  if (view.linkOnly) return { kind: "link" };
+  const reasons: string[] = [];
+  if (view.approverAuth.includes("access")) {
+    if (!accessSettings(c.env)) {
+      misconfigured(c, view);
+      reasons.push("This request needs Cloudflare Access sign-in, which is not configured on this broker. Tell the administrator.");
+    } else if (c.req.header(ACCESS_JWT_HEADER)) {
+      return { kind: "access" };
+    } else {
+      reasons.push("Open this link through your organisation's Cloudflare Access sign-in to approve with it.");
+    }
+  }
+  if (view.approverAuth.includes("passkey")) {
+    const credentials = await approverPasskeys(c.env, view.viewer).credentials();
+    if (credentials.length > 0) return { kind: "passkey", options: await assertionOptions(relyingParty(c.env), nonce, credentials) };
+    reasons.unshift(`No passkey is enrolled for ${view.viewer}. Ask an administrator for a passkey enrolment link.`);
+  }
+  return { kind: "unavailable", reasons };
+}
+
+/** Strong approver authentication for an Approve: the use case's methods, checked before anything is recorded. */
+async function proveApprover(
+  c: Context<AppEnv>,
+  view: ApprovalView,
+  nonce: string,
+  webauthn: string | undefined,
+  accessKeys: AccessKeySource,
+  now: number,
+): Promise<Proof> {
+  if (view.linkOnly) return { ok: true, method: "link" };
+  const methods = view.approverAuth;
+  if (methods.includes("passkey") && webauthn) {
+    const passkeys = approverPasskeys(c.env, view.viewer);
+    const verified = await verifyAssertion(relyingParty(c.env), nonce, webauthn, (credentialId) => passkeys.credential(credentialId));
+    if (!verified.ok) return { ok: false, problem: "passkey_failed", detail: `${verified.problem}: ${verified.detail}` };
+    const used = await passkeys.recordUse(verified.credentialId, verified.newCounter, now);
+    if (!used.ok) return { ok: false, problem: "passkey_failed", detail: used.problem };
+    return { ok: true, method: "passkey" };
+  }
+  if (methods.includes("access")) {
+    const settings = accessSettings(c.env);
+    if (!settings) {
+      misconfigured(c, view);
+      return { ok: false, problem: "access_not_configured" };
+    }
+    const token = c.req.header(ACCESS_JWT_HEADER);
+    if (token) {
+      try {
+        const verified = await verifyAccessJwt(token, view.viewer, { settings, keys: accessKeys, now: new Date(now) });
+        if (verified.ok) return { ok: true, method: "access" };
+        return { ok: false, problem: "access_failed", detail: `${verified.problem}: ${verified.detail}` };
+      } catch (error) {
+        // Not the approver's fault (the key set could not be fetched): refuse, say so, and log it loudly.
+        log("error", "access_keys_unavailable", {
+          approval_id: view.approvalId,
+          message: error instanceof Error ? error.message.slice(0, 200) : "unknown",
+        });
+        return { ok: false, problem: "unavailable" };
+      }
+    }
+  }
+  return { ok: false, problem: "auth_required", detail: `needs one of: ${methods.join(", ")}` };
+}
+
+function misconfigured(c: Context<AppEnv>, view: ApprovalView): void {
+  log("error", "approver_auth_misconfigured", {
+    request_id: c.get("requestId"),
+    approval_id: view.approvalId,
+    use_case: view.grant.useCaseId,
+    detail: "policy asks for Cloudflare Access but ACCESS_TEAM_DOMAIN or ACCESS_AUD is unset",
+  });
+}
+
+function refusal(c: Context<AppEnv>, problem: PageProblem, detail?: string): RenderedPage {
+  note(c, { problem, detail });
+  return renderProblem(problem);
+}
+
+function respond(c: Context<AppEnv>, page: RenderedPage): Response {
+  return c.html(page.html, page.status);
+}
+
+/** Adds to the request's one log line (ids, approver, decision, problem: never the link token or nonce). */
+function note(c: Context<AppEnv>, fields: LogFields): void {
+  const outcome = c.get("outcome") as LogFields | undefined;
+  if (outcome) Object.assign(outcome, fields);
+  else log("info", "approval_page", fields);
+}

@@ -1,0 +1,38 @@
+import type { Context } from "hono";
+import type { AppEnv } from "../app-env.ts";
+import { readConfig } from "../config.ts";
+import type { Reason } from "../errors.ts";
+import type { GrantContext } from "../grants/grant-context.ts";
+import { activePolicy } from "../policy/active-policy.ts";
+import { activeKeys } from "../tokens/signing-keys.ts";
+
+/** The grant context of one OAuth request: one `now` for every check, keys loaded only when a token is signed. */
+export function grantContext(c: Context<AppEnv>): GrantContext {
+  const config = readConfig(c.env);
+  return {
+    env: c.env,
+    policy: activePolicy,
+    issuer: config.issuer,
+    assertionAudiences: [config.issuer, config.tokenEndpoint],
+    keys: () => activeKeys(c.env, config),
+    now: new Date(),
+    outcome: c.get("outcome"),
+  };
+}
+
+/** Log fields of a refusal: the reason code and, for identity failures, which check failed (never a token). */
+export function refusalFields(reason: Reason): Record<string, string> {
+  const fields: Record<string, string> = { decision: "denied", reason: reason.code };
+  if (reason.code === "client_assertion_invalid" || reason.code === "subject_token_invalid") {
+    fields.failure = reason.failure;
+    // The detail may echo attacker-chosen text (an unknown kid or iss): bounded so it cannot bloat the log.
+    if (reason.detail !== undefined) fields.detail = reason.detail.slice(0, 128);
+  }
+  return fields;
+}
+
+/** The scheme of an Authorization header, echoed in a challenge only if it is a well-formed HTTP token. */
+export function authScheme(header: string): string {
+  const scheme = header.trim().split(/\s+/)[0] ?? "";
+  return /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}$/.test(scheme) ? scheme : "Basic";
+}
