@@ -39,7 +39,14 @@ describe("ApprovalRequest", () => {
     const tokenHash = await hashSecret(opened.links["a@example.com"] ?? "");
     const viewed = await opened.stub.view(tokenHash, opened.now + 1000);
     if (!viewed.ok) throw new Error(viewed.problem);
-    const click = () => opened.stub.decide({ linkTokenHash: tokenHash, nonce: viewed.nonce, decision: "approve", authMethod: "link", now: opened.now + 2000 });
+    const click = () =>
+      opened.stub.decide({
+        linkTokenHash: tokenHash,
+        nonce: viewed.nonce,
+        decision: "approve",
+        authMethod: "link",
+        now: opened.now + 2000,
+      });
     const results = await Promise.all([click(), click(), click()]);
     expect(results.filter((r) => r.ok)).toHaveLength(1);
     const rows = await runInDurableObject(opened.stub, (_i, state) => state.storage.sql.exec("SELECT * FROM decisions").toArray());
