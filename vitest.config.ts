@@ -19,6 +19,8 @@ export default defineConfig({
         resolve: { alias: { "writ-policy": policyPathFromWrangler() } },
         test: {
           name: "workers",
+          // The first request of a file loads the whole worker in a fresh isolate; on a busy 2-core CI machine that can take seconds.
+          testTimeout: 30_000,
           include: ["test/{unit,worker,durable-objects,attacks,verifier,approvals}/**/*.test.ts"],
         },
       },

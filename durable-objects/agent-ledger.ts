@@ -1,4 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
+import { checkBudgets, DAY_MS } from "../worker/budgets/budget-check.ts";
+import type { BudgetRule } from "../worker/budgets/budget-rules.ts";
+import { readBudgetState, writeBuckets } from "./ledger-budgets.ts";
 import { migrate } from "./migrations.ts";
 
 const MIGRATIONS = [
@@ -6,7 +9,15 @@ const MIGRATIONS = [
    CREATE INDEX used_assertions_by_expiry ON used_assertions (expires_at);`,
   `CREATE TABLE open_approvals (request_hash TEXT PRIMARY KEY, approval_id TEXT NOT NULL UNIQUE, auth_req_id TEXT NOT NULL,
      expires_at INTEGER NOT NULL) WITHOUT ROWID;`,
+  `CREATE TABLE agent_state (id INTEGER PRIMARY KEY CHECK (id = 1), disabled INTEGER NOT NULL, not_before INTEGER NOT NULL, changed_at INTEGER NOT NULL);
+   CREATE TABLE issued_tokens (jti TEXT PRIMARY KEY, use_case TEXT NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+     units TEXT NOT NULL, used_units TEXT, reported_at INTEGER, revoked_at INTEGER) WITHOUT ROWID;
+   CREATE INDEX issued_tokens_by_time ON issued_tokens (issued_at);
+   CREATE TABLE buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
+
+/** Issued tokens are kept for the rolling daily window, which also outlives every token (max TTL 1 h) for revocation. */
+const ISSUED_RETENTION_MS = DAY_MS;
 
 /** One identity proof to burn: its `jti` and when it stops being acceptable anyway (epoch seconds). */
 export type ProofUse = { jti: string; expiresAt: number };
@@ -19,6 +30,33 @@ export type ReserveResult =
   | { kind: "existing"; approvalId: string; authReqId: string; expiresAt: number }
   | { kind: "capped"; retryAfterSeconds: number }
   | { kind: "replayed"; replayedJti: string };
+
+/** One token about to be issued: what it costs and until when it lives (epoch ms). */
+export type Charge = { jti: string; useCaseId: string; units: Record<string, number>; expiresAt: number };
+export type IssueResult =
+  | { ok: true }
+  | { ok: false; reason: "disabled" }
+  | { ok: false; reason: "replayed"; replayedJti: string }
+  | { ok: false; reason: "budget"; budget: string; retryAfterSeconds: number };
+
+export type TokenStatus = { active: true } | { active: false; reason: "agent_disabled" | "issued_before_watermark" | "revoked" };
+export type AgentSummary = {
+  disabled: boolean;
+  notBefore: number;
+  remaining: { budget: string; remaining: number }[];
+  recent: {
+    jti: string;
+    use_case: string;
+    issued_at: number;
+    expires_at: number;
+    revoked_at: number | null;
+    used_units: Record<string, number> | null;
+  }[];
+  openApprovals: number;
+};
+export type UsageResult =
+  | { ok: true; overLimit: string[]; disabled: boolean }
+  | { ok: false; reason: "unknown_token" | "already_reported" };
 
 /**
  * One object per agent, so load spreads across agents. It remembers every assertion `jti` the agent has
@@ -33,6 +71,35 @@ export class AgentLedger extends DurableObject {
     ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage.sql, MIGRATIONS);
       this.#alarmAt = await ctx.storage.getAlarm();
+    });
+  }
+
+  /**
+   * The token path's one round trip: refuse a disabled agent, burn the proofs, check every budget and charge the
+   * token, all in one transaction, so that no concurrency can double-spend a budget or reuse a proof. Nothing
+   * is written on refusal. `charge` is absent where no token is issued yet (a CIBA poll burns its proof only).
+   */
+  issue(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number): IssueResult {
+    return this.ctx.storage.transactionSync((): IssueResult => {
+      const sql = this.ctx.storage.sql;
+      if (this.#state().disabled) return { ok: false, reason: "disabled" };
+      // Reads first, writes last: a refusal leaves nothing behind.
+      const replayed = this.#firstReplayed(proofs, Math.floor(now / 1000));
+      if (replayed !== undefined) return { ok: false, reason: "replayed", replayedJti: replayed };
+      sql.exec("DELETE FROM issued_tokens WHERE issued_at <= ?", now - ISSUED_RETENTION_MS);
+      const budget = checkBudgets(rules, readBudgetState(sql, rules, now), charge, now);
+      if (!budget.ok) return { ok: false, reason: "budget", budget: budget.budget, retryAfterSeconds: budget.retryAfterSeconds };
+      this.#record(proofs);
+      writeBuckets(sql, budget.buckets);
+      sql.exec(
+        "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units) VALUES (?, ?, ?, ?, ?)",
+        charge.jti,
+        charge.useCaseId,
+        now,
+        charge.expiresAt,
+        JSON.stringify(charge.units),
+      );
+      return { ok: true };
     });
   }
 
@@ -89,21 +156,123 @@ export class AgentLedger extends DurableObject {
 
   /** Inside a transaction: the first replayed jti, or undefined after recording all proofs. */
   #burn(proofs: ProofUse[], nowSeconds: number): string | undefined {
+    const replayed = this.#firstReplayed(proofs, nowSeconds);
+    if (replayed === undefined) this.#record(proofs);
+    return replayed;
+  }
+
+  #firstReplayed(proofs: ProofUse[], nowSeconds: number): string | undefined {
     const sql = this.ctx.storage.sql;
-    for (const proof of proofs) {
-      const seen = sql.exec("SELECT 1 FROM used_assertions WHERE jti = ? AND expires_at >= ?", proof.jti, nowSeconds).toArray();
-      if (seen.length > 0) return proof.jti;
-    }
+    return proofs.find(
+      (proof) => sql.exec("SELECT 1 FROM used_assertions WHERE jti = ? AND expires_at >= ?", proof.jti, nowSeconds).toArray().length > 0,
+    )?.jti;
+  }
+
+  #record(proofs: ProofUse[]): void {
     for (const proof of proofs)
-      sql.exec("INSERT OR REPLACE INTO used_assertions (jti, expires_at) VALUES (?, ?)", proof.jti, proof.expiresAt);
+      this.ctx.storage.sql.exec("INSERT OR REPLACE INTO used_assertions (jti, expires_at) VALUES (?, ?)", proof.jti, proof.expiresAt);
     if (proofs.length > 0) this.#armAlarm(Math.min(...proofs.map((p) => p.expiresAt)));
-    return undefined;
+  }
+
+  /**
+   * Kill switch: refuse every new token, make every token issued so far inactive at /introspect (a
+   * not-before watermark), and hand back the open approval requests for the caller to cancel.
+   */
+  setDisabled(disabled: boolean, now: number): { openApprovals: string[] } {
+    return this.ctx.storage.transactionSync(() => {
+      const sql = this.ctx.storage.sql;
+      const notBefore = disabled ? Math.floor(now / 1000) + 1 : this.#state().notBefore;
+      sql.exec(
+        "INSERT OR REPLACE INTO agent_state (id, disabled, not_before, changed_at) VALUES (1, ?, ?, ?)",
+        disabled ? 1 : 0,
+        notBefore,
+        now,
+      );
+      if (!disabled) return { openApprovals: [] };
+      const open = sql
+        .exec<{ approval_id: string }>("SELECT approval_id FROM open_approvals")
+        .toArray()
+        .map((r) => r.approval_id);
+      sql.exec("DELETE FROM open_approvals");
+      return { openApprovals: open };
+    });
+  }
+
+  /** For RFC 7662 introspection: whether a validly signed token of this agent is still good. */
+  tokenStatus(jti: string, issuedAtSeconds: number): TokenStatus {
+    const state = this.#state();
+    if (state.disabled) return { active: false, reason: "agent_disabled" };
+    if (issuedAtSeconds < state.notBefore) return { active: false, reason: "issued_before_watermark" };
+    const revoked = this.ctx.storage.sql.exec("SELECT 1 FROM issued_tokens WHERE jti = ? AND revoked_at IS NOT NULL", jti).toArray();
+    return revoked.length > 0 ? { active: false, reason: "revoked" } : { active: true };
+  }
+
+  /** RFC 7009: revoke one token until it expires. Idempotent; an unknown jti is not an error (§2.2). */
+  revoke(jti: string, now: number): void {
+    this.ctx.storage.sql.exec("UPDATE issued_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL", now, jti);
+  }
+
+  /**
+   * What a token really consumed, reported once by the service: from then on the daily budgets count the
+   * reported units instead of the token's limits. Units beyond the limits are returned (and may disable the agent).
+   */
+  reportUsage(jti: string, used: Record<string, number>, disableOnOveruse: boolean, now: number): UsageResult {
+    return this.ctx.storage.transactionSync((): UsageResult => {
+      const sql = this.ctx.storage.sql;
+      const row = sql
+        .exec<{ units: string; reported_at: number | null }>("SELECT units, reported_at FROM issued_tokens WHERE jti = ?", jti)
+        .toArray()[0];
+      if (!row) return { ok: false, reason: "unknown_token" };
+      if (row.reported_at !== null) return { ok: false, reason: "already_reported" };
+      const limits = JSON.parse(row.units) as Record<string, number>;
+      const overLimit = Object.entries(used)
+        .filter(([unit, value]) => limits[unit] === undefined || value > (limits[unit] as number))
+        .map(([unit]) => unit);
+      sql.exec("UPDATE issued_tokens SET used_units = ?, reported_at = ? WHERE jti = ?", JSON.stringify(used), now, jti);
+      const disable = overLimit.length > 0 && disableOnOveruse;
+      if (disable)
+        sql.exec(
+          "INSERT OR REPLACE INTO agent_state (id, disabled, not_before, changed_at) VALUES (1, 1, ?, ?)",
+          Math.floor(now / 1000) + 1,
+          now,
+        );
+      return { ok: true, overLimit, disabled: disable };
+    });
+  }
+
+  /** For GET /admin/agents/:id: status, what is left of each budget, and the latest tokens. */
+  summary(rules: BudgetRule[], now: number): AgentSummary {
+    const sql = this.ctx.storage.sql;
+    const state = this.#state();
+    const budget = readBudgetState(sql, rules, now);
+    const remaining = rules.map((rule) => {
+      if (rule.kind === "daily") return { budget: rule.name, remaining: Math.max(0, rule.cap - (budget.dailyUsed.get(rule.name) ?? 0)) };
+      const bucket = budget.buckets.get(rule.name);
+      const tokens = bucket ? Math.min(rule.burst, bucket.tokens + ((now - bucket.updatedAt) * rule.perMinute) / 60_000) : rule.burst;
+      return { budget: rule.name, remaining: Math.floor(tokens) };
+    });
+    const recent = sql
+      .exec<{ jti: string; use_case: string; issued_at: number; expires_at: number; revoked_at: number | null; used_units: string | null }>(
+        "SELECT jti, use_case, issued_at, expires_at, revoked_at, used_units FROM issued_tokens ORDER BY issued_at DESC LIMIT 20",
+      )
+      .toArray()
+      .map((r) => ({ ...r, used_units: r.used_units === null ? null : (JSON.parse(r.used_units) as Record<string, number>) }));
+    const openApprovals = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM open_approvals WHERE expires_at > ?", now).one().n;
+    return { disabled: state.disabled, notBefore: state.notBefore, remaining, recent, openApprovals };
+  }
+
+  #state(): { disabled: boolean; notBefore: number } {
+    const row = this.ctx.storage.sql
+      .exec<{ disabled: number; not_before: number }>("SELECT disabled, not_before FROM agent_state")
+      .toArray()[0];
+    return { disabled: row?.disabled === 1, notBefore: row?.not_before ?? 0 };
   }
 
   /** Expired proofs can no longer be replayed (their exp check fails first), so they are dropped. */
   override async alarm(): Promise<void> {
     const nowSeconds = Math.floor(Date.now() / 1000);
     this.ctx.storage.sql.exec("DELETE FROM used_assertions WHERE expires_at < ?", nowSeconds);
+    this.ctx.storage.sql.exec("DELETE FROM issued_tokens WHERE issued_at <= ?", Date.now() - ISSUED_RETENTION_MS);
     this.#alarmAt = null;
     const next = this.ctx.storage.sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM used_assertions").one().at;
     if (next !== null) this.#armAlarm(next);

@@ -180,6 +180,11 @@ export class ApprovalRequest extends DurableObject {
     });
   }
 
+  /** Takes back a collection the broker could not complete (the ledger refused the token), so the agent may poll again. */
+  release(): void {
+    this.ctx.storage.sql.exec("UPDATE request SET collected_at = NULL");
+  }
+
   /** Kill switch and agent-side cancellation: a pending request can no longer be approved. */
   cancel(now: number): ApprovalStatus | undefined {
     return this.ctx.storage.transactionSync(() => {
@@ -253,7 +258,8 @@ export class ApprovalRequest extends DurableObject {
       expiresAt: row.expires_at,
       quorum: settings.quorum,
       groups: settings.groups,
-      approvers: settings.approvers,
+      // A barred owner is not shown as someone the request waits for.
+      approvers: settings.approvers.filter((a) => settings.owner_may_approve || a !== meta.agentOwner),
       decisions: this.#decisions(),
       viewer,
       approverAuth: settings.approver_auth,

@@ -44,6 +44,30 @@ const publicJwk = z
     if (jwk.alg && (jwk.alg === "ES256") !== ec) ctx.addIssue({ code: "custom", path: ["alg"], message: "alg does not fit the key type" });
   });
 
+/**
+ * What an agent may consume. A rate is a token bucket over issued tokens; daily caps are rolling 24-hour
+ * windows over tokens and over cost units: every token costs its numeric `limits` (a token with
+ * `max_rows: 100` costs 100 `max_rows` units), until a usage report says what it really used.
+ */
+export const BudgetSchema = z
+  .object({
+    rate: z
+      .object({
+        per_minute: z.number().int().min(1).max(100_000),
+        burst: z.number().int().min(1).max(100_000).optional(),
+      })
+      .strict()
+      .optional(),
+    daily: z
+      .object({
+        tokens: z.number().int().min(1).optional(),
+        units: z.record(z.string().min(1).max(64), z.number().int().min(1)).default({}),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 export const AgentSchema = z
   .object({
     id,
@@ -52,6 +76,10 @@ export const AgentSchema = z
     owner: z.email().optional(),
     status: z.enum(["active", "disabled"]).default("active"),
     keys: z.array(publicJwk).min(1),
+    /** Across all of the agent's use cases. */
+    budget: BudgetSchema.optional(),
+    /** A usage report beyond a token's limits disables the agent at once (kill switch) instead of only being flagged. */
+    disable_on_overuse: z.boolean().default(false),
   })
   .strict();
 
@@ -165,8 +193,10 @@ export const UseCaseSchema = z
     max_ttl_seconds: z.number().int().min(30).max(MAX_TOKEN_TTL_SECONDS).default(DEFAULT_TOKEN_TTL_SECONDS),
     agents: z.array(id).min(1),
     conditions: ConditionsSchema.default({ context: {}, intent: "optional" }),
-    /** Present means a human must approve each request (issue #3 delivers the flow). */
+    /** Present means a human must approve each request. */
     approval: ApprovalSettingsSchema.optional(),
+    /** Each agent's own allowance for this use case. */
+    budget: BudgetSchema.optional(),
   })
   .strict();
 
@@ -219,3 +249,4 @@ export type Conditions = z.infer<typeof ConditionsSchema>;
 export type TimeWindow = z.infer<typeof TimeWindowSchema>;
 export type LimitValue = z.infer<typeof limitValue>;
 export type ApprovalSettings = z.infer<typeof ApprovalSettingsSchema>;
+export type Budget = z.infer<typeof BudgetSchema>;

@@ -7,4 +7,5 @@ export const DEV_VARS = {
   DEV_SIGNING_KEY_ALLOWED: "true",
   DEV_OUTBOX: "true",
   ADMIN_TOKEN: "dev-admin-token",
+  SERVICE_CREDENTIALS: JSON.stringify({ "https://crm.example.com": "dev-crm-service-secret" }),
 } as const;

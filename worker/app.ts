@@ -2,13 +2,17 @@ import { Hono } from "hono";
 import type { AppEnv } from "./app-env.ts";
 import { log } from "./log.ts";
 import { requestLog } from "./middleware/request-log.ts";
+import { adminAgentRoutes } from "./routes/admin-agents.ts";
 import { approvalRoutes } from "./routes/approvals.ts";
 import { backchannelRoute } from "./routes/bc-authorize.ts";
 import { devOutboxRoutes } from "./routes/dev-outbox.ts";
 import { jwksRoute, metadataRoute } from "./routes/discovery.ts";
+import { introspectRoute } from "./routes/introspect.ts";
 import { pageAssetRoutes } from "./routes/page-assets.ts";
 import { passkeyEnrolmentRoutes } from "./routes/passkey-enrolment.ts";
+import { revokeRoute } from "./routes/revoke.ts";
 import { tokenRoute } from "./routes/token.ts";
+import { usageRoute } from "./routes/usage.ts";
 
 export const app = new Hono<AppEnv>();
 
@@ -17,6 +21,10 @@ app.get("/.well-known/oauth-authorization-server", metadataRoute);
 app.get("/.well-known/jwks.json", jwksRoute);
 app.post("/token", tokenRoute);
 app.post("/bc-authorize", backchannelRoute);
+app.post("/introspect", introspectRoute);
+app.post("/revoke", revokeRoute);
+app.post("/usage", usageRoute);
+app.route("/", adminAgentRoutes());
 app.route("/dev", devOutboxRoutes());
 app.route("/approvals", approvalRoutes());
 app.route("/", passkeyEnrolmentRoutes());

@@ -22,6 +22,8 @@ export interface WritEnv {
   DEV_OUTBOX?: string;
   /** Bearer secret for /admin/* (`wrangler secret put ADMIN_TOKEN`). */
   ADMIN_TOKEN?: string;
+  /** JSON `{"<service audience>": "<bearer secret>"}`: downstream services' credentials for /introspect, /revoke and /usage. */
+  SERVICE_CREDENTIALS?: string;
   /** Cloudflare Access team domain (https://<team>.cloudflareaccess.com) and application audience, for approvers behind Access. */
   ACCESS_TEAM_DOMAIN?: string;
   ACCESS_AUD?: string;

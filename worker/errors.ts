@@ -61,7 +61,8 @@ export type Reason =
   | { code: "approval_denied" }
   | { code: "approval_cancelled" }
   | { code: "approval_expired" }
-  | { code: "approval_collected" };
+  | { code: "approval_collected" }
+  | { code: "budget_exhausted"; budget: string; retryAfterSeconds: number };
 
 export type ReasonCode = Reason["code"];
 
@@ -182,6 +183,13 @@ export function toWire(reason: Reason): WireError {
       return accessDenied("the request was cancelled");
     case "approval_expired":
       return { status: 400, error: "expired_token", error_description: "the approval request expired" };
+    case "budget_exhausted":
+      return {
+        status: 429,
+        error: "rate_limited",
+        error_description: `budget exhausted: ${reason.budget}`,
+        headers: { "Retry-After": String(reason.retryAfterSeconds) },
+      };
     case "approval_collected":
       return { status: 400, error: "invalid_grant", error_description: "the token for this approval was already issued" };
     default:

@@ -180,7 +180,7 @@ export function renderApproval(input: ApprovalPageInput): RenderedPage {
             <List items={grant.actions} />
           </Row>
           <Row id="locations" label="Locations">
-            {grant.locations.length === 0 ? "any the use case allows" : <List items={grant.locations} />}
+            {grant.locations.length === 0 ? "none named" : <List items={grant.locations} />}
           </Row>
           <Row id="limits" label="Limits">
             <Pairs record={grant.limits} empty="none" />

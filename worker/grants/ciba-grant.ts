@@ -1,10 +1,14 @@
+import type { PollResult } from "../../durable-objects/approval-request.ts";
+import type { ApprovalClaim } from "../../schemas/access-token.ts";
+import type { RequestedGrant } from "../../schemas/approval.ts";
 import { GRANT_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
 import { parseAuthReqId } from "../approvals/auth-req-id.ts";
 import { hashSecret } from "../approvals/secrets.ts";
-import { assertNever, fail, ok, type Result } from "../errors.ts";
-import { authenticateAgent } from "./authenticate-agent.ts";
+import { budgetRules } from "../budgets/budget-rules.ts";
+import { assertNever, fail, type Reason, type Result } from "../errors.ts";
+import { type AuthenticatedAgent, authenticateAgent } from "./authenticate-agent.ts";
 import type { GrantContext } from "./grant-context.ts";
-import { burnProofs, type Issued, mintToken } from "./issue-token.ts";
+import { burnProofs, type Issued, issueToken } from "./issue-token.ts";
 
 /**
  * The CIBA poll (OpenID CIBA §10.1, poll mode): the agent authenticates as a client, presents its auth_req_id
@@ -28,39 +32,60 @@ export async function cibaGrant(request: TokenRequest, ctx: GrantContext): Promi
   if (!parsed) return fail({ code: "auth_req_id_invalid" });
   ctx.outcome.approval_id = parsed.approvalId;
 
-  // Burnt first: a captured poll replayed after approval must not collect the token.
-  const burnt = await burnProofs(ctx.env, agent.value, ctx.now);
-  if (!burnt.ok) return burnt;
-  const poll = await ctx.env.APPROVAL_REQUEST.getByName(parsed.approvalId).poll(
-    await hashSecret(parsed.secret),
-    agentId,
-    ctx.now.getTime(),
-  );
-  switch (poll.status) {
-    case "unknown":
-      return fail({ code: "auth_req_id_invalid" });
-    case "pending":
-      return fail({ code: "authorization_pending" });
-    case "slow_down":
-      return fail({ code: "slow_down" });
-    case "denied":
-      return fail({ code: "approval_denied" });
-    case "cancelled":
-      return fail({ code: "approval_cancelled" });
-    case "expired":
-      return fail({ code: "approval_expired" });
-    case "collected":
-      return fail({ code: "approval_collected" });
-    case "approved":
-      break;
-    default:
-      return assertNever(poll);
+  const approval = ctx.env.APPROVAL_REQUEST.getByName(parsed.approvalId);
+  const poll = await approval.poll(await hashSecret(parsed.secret), agentId, ctx.now.getTime());
+  if (poll.status !== "approved") {
+    // Every poll burns its assertion, so a captured poll cannot be replayed once the request is approved.
+    const burnt = await burnProofs(ctx.env, agent.value, ctx.now);
+    if (!burnt.ok) return burnt;
+    return fail(pollRefusal(poll.status));
   }
+  const issued = await issueApproved(agent.value, poll.grant, poll.approval, ctx);
+  // The approval handed out its one token; if the ledger refused it (replay, budget, kill switch), hand it back.
+  if (!issued.ok) await approval.release();
+  return issued;
+}
+
+async function issueApproved(
+  agent: AuthenticatedAgent,
+  grant: RequestedGrant,
+  approval: ApprovalClaim,
+  ctx: GrantContext,
+): Promise<Result<Issued>> {
   // The approval froze the request, but a redeploy may since have disabled the agent or withdrawn the use case.
-  const agentNow = ctx.policy.agents.get(agentId);
+  const agentNow = ctx.policy.agents.get(agent.agentId);
+  const useCase = ctx.policy.useCases.get(grant.useCaseId);
   if (agentNow?.status !== "active") return fail({ code: "agent_disabled" });
-  if (!ctx.policy.useCases.get(poll.grant.useCaseId)?.agents.includes(agentId))
-    return fail({ code: "use_case_not_allowed", useCase: poll.grant.useCaseId });
-  Object.assign(ctx.outcome, { use_case: poll.grant.useCaseId, audience: poll.grant.audience });
-  return ok(await mintToken(poll.grant, { issuer: ctx.issuer, keys: await ctx.keys(), now: ctx.now, tokenExchange: false }, poll.approval));
+  if (!useCase?.agents.includes(agent.agentId)) return fail({ code: "use_case_not_allowed", useCase: grant.useCaseId });
+  Object.assign(ctx.outcome, { use_case: grant.useCaseId, audience: grant.audience });
+  // Pending and refused requests cost nothing: the budget is charged here, when the token is issued.
+  return issueToken(
+    ctx.env,
+    agent,
+    grant,
+    budgetRules(agentNow, useCase),
+    { issuer: ctx.issuer, keys: await ctx.keys(), now: ctx.now, tokenExchange: false },
+    approval,
+  );
+}
+
+function pollRefusal(status: Exclude<PollResult["status"], "approved">): Reason {
+  switch (status) {
+    case "unknown":
+      return { code: "auth_req_id_invalid" };
+    case "pending":
+      return { code: "authorization_pending" };
+    case "slow_down":
+      return { code: "slow_down" };
+    case "denied":
+      return { code: "approval_denied" };
+    case "cancelled":
+      return { code: "approval_cancelled" };
+    case "expired":
+      return { code: "approval_expired" };
+    case "collected":
+      return { code: "approval_collected" };
+    default:
+      return assertNever(status);
+  }
 }

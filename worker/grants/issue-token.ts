@@ -1,8 +1,9 @@
 import type { ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import { TOKEN_TYPE } from "../../schemas/token-request.ts";
+import { type BudgetRule, tokenUnits } from "../budgets/budget-rules.ts";
 import type { WritEnv } from "../env.ts";
-import { fail, ok, type Reason, type Result } from "../errors.ts";
+import { assertNever, fail, ok, type Reason, type Result } from "../errors.ts";
 import { accessTokenClaims, signAccessToken } from "../tokens/access-token.ts";
 import type { ActiveKeys } from "../tokens/signing-keys.ts";
 import type { AuthenticatedAgent } from "./authenticate-agent.ts";
@@ -20,18 +21,48 @@ export type Issued = { response: TokenResponse; jti: string };
 type MintContext = { issuer: string; keys: ActiveKeys; now: Date; tokenExchange: boolean };
 
 /**
- * Burns the agent's proofs in its ledger (one Durable Object round trip, atomic, so a replayed assertion
- * never yields a second token) and signs.
+ * One Durable Object round trip, then the signature: the agent's ledger atomically refuses a disabled agent,
+ * burns the proofs (a replayed assertion never yields a second token) and charges every budget.
  */
 export async function issueToken(
   env: WritEnv,
   agent: AuthenticatedAgent,
   grant: RequestedGrant,
+  rules: BudgetRule[],
   ctx: MintContext,
+  approval?: ApprovalClaim,
 ): Promise<Result<Issued>> {
-  const burnt = await burnProofs(env, agent, ctx.now);
-  if (!burnt.ok) return burnt;
-  return ok(await mintToken(grant, ctx));
+  const jti = crypto.randomUUID();
+  const charged = await chargeLedger(env, agent, grant, rules, jti, ctx.now);
+  if (!charged.ok) return charged;
+  return ok(await mintToken(grant, ctx, approval, jti));
+}
+
+async function chargeLedger(
+  env: WritEnv,
+  agent: AuthenticatedAgent,
+  grant: RequestedGrant,
+  rules: BudgetRule[],
+  jti: string,
+  now: Date,
+): Promise<Result<void>> {
+  const result = await env.AGENT_LEDGER.getByName(agent.agentId).issue(
+    agent.proofs.map(({ jti, expiresAt }) => ({ jti, expiresAt })),
+    { jti, useCaseId: grant.useCaseId, units: tokenUnits(grant.limits), expiresAt: now.getTime() + grant.ttlSeconds * 1000 },
+    rules,
+    now.getTime(),
+  );
+  if (result.ok) return ok(undefined);
+  switch (result.reason) {
+    case "disabled":
+      return fail({ code: "agent_disabled" });
+    case "replayed":
+      return fail(replayReason(agent, result.replayedJti));
+    case "budget":
+      return fail({ code: "budget_exhausted", budget: result.budget, retryAfterSeconds: result.retryAfterSeconds });
+    default:
+      return assertNever(result);
+  }
 }
 
 export async function burnProofs(env: WritEnv, agent: AuthenticatedAgent, now: Date): Promise<Result<void>> {
@@ -49,8 +80,12 @@ export function replayReason(agent: AuthenticatedAgent, replayedJti: string): Re
     : { code: "client_assertion_invalid", failure: "replayed" };
 }
 
-export async function mintToken(grant: RequestedGrant, ctx: MintContext, approval?: ApprovalClaim): Promise<Issued> {
-  const jti = crypto.randomUUID();
+export async function mintToken(
+  grant: RequestedGrant,
+  ctx: MintContext,
+  approval?: ApprovalClaim,
+  jti: string = crypto.randomUUID(),
+): Promise<Issued> {
   const claims = accessTokenClaims(grant, ctx.issuer, ctx.now, jti, approval);
   const accessToken = await signAccessToken(claims, ctx.keys.signer);
   const response: TokenResponse = {

@@ -1,4 +1,5 @@
 import { GRANT_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
+import { budgetRules } from "../budgets/budget-rules.ts";
 import { fail, type Result } from "../errors.ts";
 import { decide, requestedGrant, type UseCaseRequest } from "../policy/decide.ts";
 import { authenticateAgent } from "./authenticate-agent.ts";
@@ -15,7 +16,7 @@ export async function useCaseGrant(request: TokenRequest, ctx: GrantContext): Pr
   const grant = decision.value;
   Object.assign(ctx.outcome, { use_case: grant.useCase.id, audience: grant.audience });
   if (grant.needsApproval) return fail({ code: "approval_required", useCase: grant.useCase.id });
-  return issueToken(ctx.env, agent.value, requestedGrant(grant), {
+  return issueToken(ctx.env, agent.value, requestedGrant(grant), budgetRules(grant.agent, grant.useCase), {
     issuer: ctx.issuer,
     keys: await ctx.keys(),
     now: ctx.now,

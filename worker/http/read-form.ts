@@ -35,8 +35,8 @@ export async function readForm(request: Request, maxBytes = MAX_FORM_BYTES): Pro
   return ok({ single, repeated });
 }
 
-/** undefined: over the cap; null: not UTF-8. */
-async function readCapped(request: Request, maxBytes: number): Promise<string | undefined | null> {
+/** The body as text, counted while streaming: undefined when over the cap, null when not UTF-8. */
+export async function readCapped(request: Request, maxBytes: number): Promise<string | undefined | null> {
   if (!request.body) return "";
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];

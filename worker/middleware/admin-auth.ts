@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
+import { bearerToken, sameSecret } from "../http/bearer.ts";
 import { log } from "../log.ts";
 
 const CHALLENGE = 'Bearer realm="writ-admin"';
@@ -31,19 +32,4 @@ export function adminAuth(): MiddlewareHandler<AppEnv> {
       });
     await next();
   };
-}
-
-/** RFC 6750 §2.1: `Bearer` (any case), one space, a token68. */
-function bearerToken(header: string | undefined): string | undefined {
-  const match = header === undefined ? null : /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(header.trim());
-  return match?.[1];
-}
-
-async function sameSecret(presented: string, expected: string): Promise<boolean> {
-  const encoder = new TextEncoder();
-  const [a, b] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(presented)),
-    crypto.subtle.digest("SHA-256", encoder.encode(expected)),
-  ]);
-  return crypto.subtle.timingSafeEqual(a, b);
 }

@@ -101,8 +101,10 @@ async function chooseStepUp(c: Context<AppEnv>, view: ApprovalView, nonce: strin
   const reasons: string[] = [];
   if (view.approverAuth.includes("access")) {
     if (!accessSettings(c.env)) {
-      misconfigured(c, view);
-      reasons.push("This request needs Cloudflare Access sign-in, which is not configured on this broker. Tell the administrator.");
+      if (!view.approverAuth.includes("passkey")) {
+        misconfigured(c, view);
+        reasons.push("This request needs Cloudflare Access sign-in, which is not configured on this broker. Tell the administrator.");
+      }
     } else if (c.req.header(ACCESS_JWT_HEADER)) {
       return { kind: "access" };
     } else {
@@ -138,12 +140,13 @@ async function proveApprover(
   }
   if (methods.includes("access")) {
     const settings = accessSettings(c.env);
-    if (!settings) {
+    // Access not configured is only fatal when no other method could prove the approver.
+    if (!settings && !methods.includes("passkey")) {
       misconfigured(c, view);
       return { ok: false, problem: "access_not_configured" };
     }
-    const token = c.req.header(ACCESS_JWT_HEADER);
-    if (token) {
+    const token = settings ? c.req.header(ACCESS_JWT_HEADER) : undefined;
+    if (settings && token) {
       try {
         const verified = await verifyAccessJwt(token, view.viewer, { settings, keys: accessKeys, now: new Date(now) });
         if (verified.ok) return { ok: true, method: "access" };

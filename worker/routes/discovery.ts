@@ -19,6 +19,10 @@ export function metadataRoute(c: Context<AppEnv>): Response {
       token_endpoint: tokenEndpoint,
       jwks_uri: `${issuer}/.well-known/jwks.json`,
       backchannel_authentication_endpoint: `${issuer}/bc-authorize`,
+      introspection_endpoint: `${issuer}/introspect`,
+      revocation_endpoint: `${issuer}/revoke`,
+      introspection_endpoint_auth_methods_supported: ["bearer"],
+      revocation_endpoint_auth_methods_supported: ["bearer"],
       backchannel_token_delivery_modes_supported: ["poll"],
       backchannel_user_code_parameter_supported: false,
       // No authorization endpoint: agents never use a browser redirect flow.

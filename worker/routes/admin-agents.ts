@@ -1,0 +1,60 @@
+import { Hono } from "hono";
+import type { AppEnv } from "../app-env.ts";
+import { budgetRules } from "../budgets/budget-rules.ts";
+import { log } from "../log.ts";
+import { adminAuth } from "../middleware/admin-auth.ts";
+import { activePolicy } from "../policy/active-policy.ts";
+
+/**
+ * /admin/agents: the kill switch and an agent's state. Disabling takes effect on the agent's next request
+ * everywhere (its ledger is the one place every token passes through), cancels its pending approvals and
+ * makes every token it holds inactive at /introspect.
+ */
+export function adminAgentRoutes(): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  routes.use("/admin/agents/*", adminAuth());
+
+  routes.post("/admin/agents/:id/disable", async (c) => {
+    const agentId = c.req.param("id");
+    if (!activePolicy.agents.has(agentId)) return c.json({ error: "not_found", error_description: "unknown agent" }, 404);
+    const now = Date.now();
+    const { openApprovals } = await c.env.AGENT_LEDGER.getByName(agentId).setDisabled(true, now);
+    const cancelled = await Promise.all(openApprovals.map((id) => c.env.APPROVAL_REQUEST.getByName(id).cancel(now)));
+    log("warn", "agent_disabled", { agent: agentId, cancelled_approvals: cancelled.filter((s) => s === "cancelled").length });
+    Object.assign(c.get("outcome"), { agent: agentId, decision: "agent_disabled" });
+    return c.json({ agent: agentId, disabled: true, cancelled_approvals: openApprovals.length }, 200, { "Cache-Control": "no-store" });
+  });
+
+  routes.post("/admin/agents/:id/enable", async (c) => {
+    const agentId = c.req.param("id");
+    if (!activePolicy.agents.has(agentId)) return c.json({ error: "not_found", error_description: "unknown agent" }, 404);
+    await c.env.AGENT_LEDGER.getByName(agentId).setDisabled(false, Date.now());
+    log("warn", "agent_enabled", { agent: agentId });
+    Object.assign(c.get("outcome"), { agent: agentId, decision: "agent_enabled" });
+    return c.json({ agent: agentId, disabled: false }, 200, { "Cache-Control": "no-store" });
+  });
+
+  routes.get("/admin/agents/:id", async (c) => {
+    const agent = activePolicy.agents.get(c.req.param("id"));
+    if (!agent) return c.json({ error: "not_found", error_description: "unknown agent" }, 404);
+    const useCases = [...activePolicy.useCases.values()].filter((u) => u.agents.includes(agent.id));
+    const rules = [...new Map(useCases.flatMap((u) => budgetRules(agent, u)).map((r) => [r.name, r])).values()];
+    const summary = await c.env.AGENT_LEDGER.getByName(agent.id).summary(rules, Date.now());
+    return c.json(
+      {
+        agent: agent.id,
+        name: agent.name,
+        owner: agent.owner,
+        policy_status: agent.status,
+        disabled: summary.disabled || agent.status !== "active",
+        use_cases: useCases.map((u) => u.id),
+        budgets: summary.remaining,
+        open_approvals: summary.openApprovals,
+        recent_tokens: summary.recent,
+      },
+      200,
+      { "Cache-Control": "no-store" },
+    );
+  });
+  return routes;
+}
