@@ -10,6 +10,7 @@ const MIGRATIONS = [
   `CREATE TABLE open_approvals (request_hash TEXT PRIMARY KEY, approval_id TEXT NOT NULL UNIQUE, auth_req_id TEXT NOT NULL,
      expires_at INTEGER NOT NULL) WITHOUT ROWID;`,
   `CREATE TABLE agent_state (id INTEGER PRIMARY KEY CHECK (id = 1), disabled INTEGER NOT NULL, not_before INTEGER NOT NULL, changed_at INTEGER NOT NULL);
+   -- not_before: epoch ms of the last kill switch; tokens issued up to then are inactive for good.
    CREATE TABLE issued_tokens (jti TEXT PRIMARY KEY, use_case TEXT NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
      units TEXT NOT NULL, used_units TEXT, reported_at INTEGER, revoked_at INTEGER) WITHOUT ROWID;
    CREATE INDEX issued_tokens_by_time ON issued_tokens (issued_at);
@@ -55,7 +56,7 @@ export type AgentSummary = {
   openApprovals: number;
 };
 export type UsageResult =
-  | { ok: true; overLimit: string[]; disabled: boolean }
+  | { ok: true; overLimit: string[]; disabled: boolean; openApprovals: string[] }
   | { ok: false; reason: "unknown_token" | "already_reported" };
 
 /**
@@ -180,31 +181,35 @@ export class AgentLedger extends DurableObject {
    */
   setDisabled(disabled: boolean, now: number): { openApprovals: string[] } {
     return this.ctx.storage.transactionSync(() => {
-      const sql = this.ctx.storage.sql;
-      const notBefore = disabled ? Math.floor(now / 1000) + 1 : this.#state().notBefore;
-      sql.exec(
-        "INSERT OR REPLACE INTO agent_state (id, disabled, not_before, changed_at) VALUES (1, ?, ?, ?)",
-        disabled ? 1 : 0,
-        notBefore,
-        now,
-      );
-      if (!disabled) return { openApprovals: [] };
-      const open = sql
-        .exec<{ approval_id: string }>("SELECT approval_id FROM open_approvals")
-        .toArray()
-        .map((r) => r.approval_id);
-      sql.exec("DELETE FROM open_approvals");
-      return { openApprovals: open };
+      if (disabled) return this.#disable(now);
+      this.ctx.storage.sql.exec("UPDATE agent_state SET disabled = 0, changed_at = ?", now);
+      return { openApprovals: [] };
     });
+  }
+
+  /** Inside a transaction: switch the agent off and take its open approval requests off the books. */
+  #disable(now: number): { openApprovals: string[] } {
+    const sql = this.ctx.storage.sql;
+    sql.exec("INSERT OR REPLACE INTO agent_state (id, disabled, not_before, changed_at) VALUES (1, 1, ?, ?)", now, now);
+    const open = sql
+      .exec<{ approval_id: string }>("SELECT approval_id FROM open_approvals")
+      .toArray()
+      .map((r) => r.approval_id);
+    sql.exec("DELETE FROM open_approvals");
+    return { openApprovals: open };
   }
 
   /** For RFC 7662 introspection: whether a validly signed token of this agent is still good. */
   tokenStatus(jti: string, issuedAtSeconds: number): TokenStatus {
     const state = this.#state();
     if (state.disabled) return { active: false, reason: "agent_disabled" };
-    if (issuedAtSeconds < state.notBefore) return { active: false, reason: "issued_before_watermark" };
-    const revoked = this.ctx.storage.sql.exec("SELECT 1 FROM issued_tokens WHERE jti = ? AND revoked_at IS NOT NULL", jti).toArray();
-    return revoked.length > 0 ? { active: false, reason: "revoked" } : { active: true };
+    const row = this.ctx.storage.sql
+      .exec<{ issued_at: number; revoked_at: number | null }>("SELECT issued_at, revoked_at FROM issued_tokens WHERE jti = ?", jti)
+      .toArray()[0];
+    // The ledger knows when, to the millisecond, it issued the token; `iat` (whole seconds) is the fallback.
+    const issuedAt = row?.issued_at ?? issuedAtSeconds * 1000;
+    if (issuedAt <= state.notBefore) return { active: false, reason: "issued_before_watermark" };
+    return row?.revoked_at != null ? { active: false, reason: "revoked" } : { active: true };
   }
 
   /** RFC 7009: revoke one token until it expires. Idempotent; an unknown jti is not an error (§2.2). */
@@ -230,13 +235,8 @@ export class AgentLedger extends DurableObject {
         .map(([unit]) => unit);
       sql.exec("UPDATE issued_tokens SET used_units = ?, reported_at = ? WHERE jti = ?", JSON.stringify(used), now, jti);
       const disable = overLimit.length > 0 && disableOnOveruse;
-      if (disable)
-        sql.exec(
-          "INSERT OR REPLACE INTO agent_state (id, disabled, not_before, changed_at) VALUES (1, 1, ?, ?)",
-          Math.floor(now / 1000) + 1,
-          now,
-        );
-      return { ok: true, overLimit, disabled: disable };
+      if (!disable) return { ok: true, overLimit, disabled: false, openApprovals: [] };
+      return { ok: true, overLimit, disabled: true, openApprovals: this.#disable(now).openApprovals };
     });
   }
 

@@ -58,6 +58,8 @@ export async function usageRoute(c: Context<AppEnv>): Promise<Response> {
     if (result.reason === "already_reported") return c.json({ status: "already_reported" }, 200, { "Cache-Control": "no-store" });
     return oauthRefusal(c, 404, "invalid_token", "no record of this token (older than the usage window)");
   }
+  // Tripped kill switch: the agent's pending approvals go too, as with an admin's disable.
+  await Promise.all(result.openApprovals.map((id) => c.env.APPROVAL_REQUEST.getByName(id).cancel(Date.now())));
   if (result.overLimit.length > 0)
     log("warn", "usage_over_limit", {
       agent: claims.sub,
