@@ -27,6 +27,9 @@ export interface WritEnv {
   /** Cloudflare Access team domain (https://<team>.cloudflareaccess.com) and application audience, for approvers behind Access. */
   ACCESS_TEAM_DOMAIN?: string;
   ACCESS_AUD?: string;
+  /** Access application audience of the admin API, and the emails allowed in (comma-separated). */
+  ADMIN_ACCESS_AUD?: string;
+  ADMIN_EMAILS?: string;
   AGENT_LEDGER: DurableObjectNamespace<AgentLedger>;
   DEV_SIGNING_KEY: DurableObjectNamespace<DevSigningKey>;
   APPROVAL_REQUEST: DurableObjectNamespace<ApprovalRequest>;

@@ -63,6 +63,18 @@ export async function verifyAccessJwt(
   approver: string,
   options: { settings: AccessSettings; keys: AccessKeySource; now: Date },
 ): Promise<AccessResult> {
+  const identity = await verifyAccessIdentity(token, options);
+  if (!identity.ok) return identity;
+  if (identity.email.toLowerCase() !== approver.toLowerCase())
+    return { ok: false, problem: "access_email_mismatch", detail: "Access identity is not the approver of this link" };
+  return identity;
+}
+
+/** Who an Access assertion says the user is: signature, issuer, audience and lifetime checked, `email` required. */
+export async function verifyAccessIdentity(
+  token: string | undefined,
+  options: { settings: AccessSettings; keys: AccessKeySource; now: Date },
+): Promise<AccessResult> {
   if (!token) return { ok: false, problem: "access_missing", detail: "no Cf-Access-Jwt-Assertion header" };
   let email: unknown;
   try {
@@ -80,7 +92,6 @@ export async function verifyAccessJwt(
     if (error instanceof errors.JOSEError) return { ok: false, problem: "access_invalid", detail: error.code };
     throw error;
   }
-  if (typeof email !== "string" || email.toLowerCase() !== approver.toLowerCase())
-    return { ok: false, problem: "access_email_mismatch", detail: "Access identity is not the approver of this link" };
+  if (typeof email !== "string" || email.length === 0) return { ok: false, problem: "access_invalid", detail: "no email claim" };
   return { ok: true, email };
 }
