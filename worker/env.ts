@@ -1,6 +1,7 @@
 import type { AgentLedger } from "../durable-objects/agent-ledger.ts";
 import type { ApprovalRequest } from "../durable-objects/approval-request.ts";
 import type { ApproverPasskeys } from "../durable-objects/approver-passkeys.ts";
+import type { AuditLog } from "../durable-objects/audit-log.ts";
 import type { DevOutbox } from "../durable-objects/dev-outbox.ts";
 import type { DevSigningKey } from "../durable-objects/dev-signing-key.ts";
 
@@ -36,6 +37,9 @@ export interface WritEnv {
   APPROVER_PASSKEYS: DurableObjectNamespace<ApproverPasskeys>;
   DEV_OUTBOX_STORE: DurableObjectNamespace<DevOutbox>;
   APPROVAL_MAIL: SendEmail;
+  AUDIT_LOG: DurableObjectNamespace<AuditLog>;
+  /** Days an audit shard is kept before it is pruned to its head hash (default 400). */
+  AUDIT_RETENTION_DAYS?: string;
 }
 
 declare global {
@@ -43,7 +47,7 @@ declare global {
     interface Env extends WritEnv {}
     interface GlobalProps {
       mainModule: typeof import("./index.ts");
-      durableNamespaces: "AgentLedger" | "DevSigningKey" | "ApprovalRequest" | "ApproverPasskeys" | "DevOutbox";
+      durableNamespaces: "AgentLedger" | "DevSigningKey" | "ApprovalRequest" | "ApproverPasskeys" | "DevOutbox" | "AuditLog";
     }
   }
 }

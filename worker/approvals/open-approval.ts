@@ -42,7 +42,7 @@ export async function openApproval(request: BackchannelRequest, ctx: OpenContext
   const decision = decide(ctx.policy, agentId, useCaseRequest({ ...request, scope: scope || undefined }), ctx.now);
   if (!decision.ok) return decision;
   const grant = decision.value;
-  Object.assign(ctx.outcome, { use_case: grant.useCase.id, audience: grant.audience });
+  Object.assign(ctx.outcome, { use_case: grant.useCase.id, audience: grant.audience, intent: grant.intent });
   const settings = grant.useCase.approval;
   if (!grant.needsApproval || !settings) return fail({ code: "approval_not_needed", useCase: grant.useCase.id });
 
@@ -112,6 +112,16 @@ export async function openApproval(request: BackchannelRequest, ctx: OpenContext
         }),
       ),
     ),
+  );
+  links.forEach(({ approver }, i) =>
+    ctx.audit({
+      type: "approval_email",
+      agent: agentId,
+      use_case: grant.useCase.id,
+      approval_id: ids.approvalId,
+      approver,
+      decision: sent[i]?.ok ? "sent" : "failed",
+    }),
   );
   const failed = sent.filter((s) => !s.ok).length;
   // A failed email does not undo the request: other approvers can still decide, and the failure is on record.

@@ -1,3 +1,4 @@
+import type { AuditExtra } from "../app-env.ts";
 import type { WritEnv } from "../env.ts";
 import type { LogFields } from "../log.ts";
 import type { CompiledPolicy } from "../policy/compile-policy.ts";
@@ -13,4 +14,6 @@ export type GrantContext = {
   keys: () => Promise<ActiveKeys>;
   now: Date;
   outcome: LogFields;
+  /** Adds an audit event beyond the request's own (e.g. one per approval email). */
+  audit: (extra: AuditExtra) => void;
 };

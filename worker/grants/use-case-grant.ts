@@ -14,7 +14,7 @@ export async function useCaseGrant(request: TokenRequest, ctx: GrantContext): Pr
   const decision = decide(ctx.policy, agent.value.agentId, useCaseRequest(request), ctx.now);
   if (!decision.ok) return decision;
   const grant = decision.value;
-  Object.assign(ctx.outcome, { use_case: grant.useCase.id, audience: grant.audience });
+  Object.assign(ctx.outcome, { use_case: grant.useCase.id, audience: grant.audience, intent: grant.intent });
   if (grant.needsApproval) return fail({ code: "approval_required", useCase: grant.useCase.id });
   return issueToken(ctx.env, agent.value, requestedGrant(grant), budgetRules(grant.agent, grant.useCase), {
     issuer: ctx.issuer,

@@ -17,6 +17,7 @@ export function grantContext(c: Context<AppEnv>): GrantContext {
     keys: () => activeKeys(c.env, config),
     now: new Date(),
     outcome: c.get("outcome"),
+    audit: (extra) => c.get("auditExtras").push(extra),
   };
 }
 

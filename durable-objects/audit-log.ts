@@ -1,0 +1,167 @@
+import { DurableObject } from "cloudflare:workers";
+import type { AuditEvent, AuditRecord } from "../schemas/audit.ts";
+import { canonicalJson } from "../worker/approvals/request-hash.ts";
+import { base64url } from "../worker/approvals/secrets.ts";
+import { migrate } from "./migrations.ts";
+
+const MIGRATIONS = [
+  `CREATE TABLE events (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, type TEXT NOT NULL, agent TEXT, use_case TEXT, decision TEXT,
+     body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+   CREATE TABLE shard (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL, pruned_at INTEGER, pruned_count INTEGER, pruned_head TEXT);`,
+];
+
+const DEFAULT_RETENTION_DAYS = 400;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export type AuditFilter = {
+  type?: string | undefined;
+  agent?: string | undefined;
+  useCase?: string | undefined;
+  decision?: string | undefined;
+  from?: number;
+  to?: number;
+};
+export type AuditPage = { records: AuditRecord[]; nextSeq: number | null };
+export type ChainCheck =
+  | { ok: true; shard: string | null; count: number; head: string; pruned: boolean }
+  | { ok: false; shard: string | null; brokenAt: number; problem: "missing" | "reordered" | "edited" };
+
+/**
+ * One shard of the audit trail: one agent's events of one UTC day (`<agent>/<YYYY-MM-DD>`), so a hot agent or
+ * a busy day never queues everyone else. Each record carries the hash of the previous one, so editing,
+ * deleting or reordering any record breaks the chain, and `verify` says where.
+ */
+export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
+  constructor(ctx: DurableObjectState, env: { AUDIT_RETENTION_DAYS?: string }) {
+    super(ctx, env);
+    ctx.blockConcurrencyWhile(async () => migrate(ctx.storage.sql, MIGRATIONS));
+  }
+
+  /** Appends events in order. Serialised, so the chain never forks; all of a batch or none of it is written. */
+  append(shard: string, events: AuditEvent[]): Promise<number> {
+    return this.ctx.blockConcurrencyWhile(async () => {
+      const sql = this.ctx.storage.sql;
+      const last = sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").toArray()[0];
+      let seq = last?.seq ?? 0;
+      let prev = last?.hash ?? (await genesis(shard));
+      const rows: { seq: number; event: AuditEvent; body: string; prev: string; hash: string }[] = [];
+      for (const event of events) {
+        seq += 1;
+        const body = canonicalJson(event);
+        const hash = await chainHash(prev, seq, body);
+        rows.push({ seq, event, body, prev, hash });
+        prev = hash;
+      }
+      this.ctx.storage.transactionSync(() => {
+        if (sql.exec("SELECT 1 FROM shard").toArray().length === 0) sql.exec("INSERT INTO shard (id, name) VALUES (1, ?)", shard);
+        for (const r of rows)
+          sql.exec(
+            "INSERT INTO events (seq, ts, type, agent, use_case, decision, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            r.seq,
+            r.event.ts,
+            r.event.type,
+            r.event.agent ?? null,
+            r.event.use_case ?? null,
+            r.event.decision ?? null,
+            r.body,
+            r.prev,
+            r.hash,
+          );
+      });
+      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(this.#pruneAt(events[0]?.ts ?? Date.now()));
+      return seq;
+    });
+  }
+
+  /** One page in sequence order, after `afterSeq`: stable while new events are appended behind it. */
+  page(filter: AuditFilter, afterSeq: number, limit: number): AuditPage {
+    const where = ["seq > ?"];
+    const args: (string | number)[] = [afterSeq];
+    const add = (clause: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      where.push(clause);
+      args.push(value);
+    };
+    add("type = ?", filter.type);
+    add("agent = ?", filter.agent);
+    add("use_case = ?", filter.useCase);
+    add("decision = ?", filter.decision);
+    add("ts >= ?", filter.from);
+    add("ts < ?", filter.to);
+    const shard = this.#shardName() ?? "";
+    const rows = this.ctx.storage.sql
+      .exec<{ seq: number; body: string; prev_hash: string; hash: string }>(
+        `SELECT seq, body, prev_hash, hash FROM events WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?`,
+        ...args,
+        limit + 1,
+      )
+      .toArray();
+    const records = rows
+      .slice(0, limit)
+      .map((r) => ({ ...(JSON.parse(r.body) as AuditEvent), shard, seq: r.seq, prev_hash: r.prev_hash, hash: r.hash }));
+    return { records, nextSeq: rows.length > limit ? (records.at(-1)?.seq ?? null) : null };
+  }
+
+  /** Recomputes the whole chain: a gap is a deletion, a wrong link a reordering, a wrong hash an edit. */
+  async verify(): Promise<ChainCheck> {
+    const sql = this.ctx.storage.sql;
+    const shard = this.#shardName();
+    const pruned = sql.exec<{ pruned_head: string | null }>("SELECT pruned_head FROM shard WHERE pruned_at IS NOT NULL").toArray()[0];
+    if (pruned) return { ok: true, shard, count: 0, head: pruned.pruned_head ?? "", pruned: true };
+    const rows = sql
+      .exec<{ seq: number; body: string; prev_hash: string; hash: string }>("SELECT seq, body, prev_hash, hash FROM events ORDER BY seq")
+      .toArray();
+    let prev = await genesis(shard ?? "");
+    let expectedSeq = 1;
+    for (const row of rows) {
+      if (row.seq !== expectedSeq) return { ok: false, shard, brokenAt: expectedSeq, problem: "missing" };
+      if (row.prev_hash !== prev) return { ok: false, shard, brokenAt: row.seq, problem: "reordered" };
+      if ((await chainHash(prev, row.seq, row.body)) !== row.hash) return { ok: false, shard, brokenAt: row.seq, problem: "edited" };
+      prev = row.hash;
+      expectedSeq += 1;
+    }
+    return { ok: true, shard, count: rows.length, head: prev, pruned: false };
+  }
+
+  /**
+   * Retention: the day's events go, but the shard keeps how many there were and the head hash, so an
+   * auditor holding an earlier export can still prove it matches what was recorded.
+   */
+  override async alarm(): Promise<void> {
+    const check = await this.verify();
+    const sql = this.ctx.storage.sql;
+    const count = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM events").one().n;
+    this.ctx.storage.transactionSync(() => {
+      sql.exec(
+        "UPDATE shard SET pruned_at = ?, pruned_count = ?, pruned_head = ?",
+        Date.now(),
+        count,
+        check.ok ? check.head : `broken-at-${check.brokenAt}`,
+      );
+      sql.exec("DELETE FROM events");
+    });
+  }
+
+  #shardName(): string | null {
+    return this.ctx.storage.sql.exec<{ name: string }>("SELECT name FROM shard").toArray()[0]?.name ?? null;
+  }
+
+  #pruneAt(ts: number): number {
+    const days = Number(this.env.AUDIT_RETENTION_DAYS ?? DEFAULT_RETENTION_DAYS);
+    const dayEnd = Math.ceil((ts + 1) / DAY_MS) * DAY_MS;
+    return dayEnd + (Number.isFinite(days) && days > 0 ? days : DEFAULT_RETENTION_DAYS) * DAY_MS;
+  }
+}
+
+/** The shard's name anchors its chain, so records cannot be moved between shards unnoticed. */
+function genesis(shard: string): Promise<string> {
+  return sha256(`writ-audit-genesis\n${shard}`);
+}
+
+function chainHash(prev: string, seq: number, body: string): Promise<string> {
+  return sha256(`${prev}\n${seq}\n${body}`);
+}
+
+async function sha256(text: string): Promise<string> {
+  return base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))));
+}

@@ -1,0 +1,70 @@
+import { type AuditEvent, AuditEventSchema, type AuditEventType } from "../../schemas/audit.ts";
+import type { WritEnv } from "../env.ts";
+import { log } from "../log.ts";
+
+/** Events that do not belong to one agent (admin actions, unauthenticated refusals) share this pseudo-agent's shards. */
+export const BROKER_SHARD_AGENT = "_broker";
+
+/** `<agent>/<YYYY-MM-DD>`: one agent's events of one UTC day. */
+export function shardOf(agent: string | undefined, ts: number): string {
+  return `${agent ?? BROKER_SHARD_AGENT}/${new Date(ts).toISOString().slice(0, 10)}`;
+}
+
+/** Every shard that may hold events of these agents between `from` and `to` (epoch ms), oldest day first. */
+export function shardsBetween(agents: readonly string[], from: number, to: number): string[] {
+  const shards: string[] = [];
+  for (let day = Math.floor(from / 86_400_000) * 86_400_000; day < to; day += 86_400_000)
+    for (const agent of agents) shards.push(shardOf(agent, day));
+  return shards;
+}
+
+/**
+ * Writes events to their shards: one Durable Object call per shard touched (usually one). A failed write is
+ * retried once; if it still fails, the complete events go to the error log, which Logpush keeps, so an event is
+ * never silently lost.
+ */
+export async function recordAudit(env: WritEnv, events: AuditEvent[]): Promise<void> {
+  const byShard = new Map<string, AuditEvent[]>();
+  for (const event of events) {
+    const parsed = AuditEventSchema.safeParse(event);
+    // A malformed event is a bug in Writ: record what can be recorded and say so loudly.
+    if (!parsed.success) log("error", "audit_event_invalid", { type: event.type, problem: parsed.error.issues[0]?.message });
+    const shard = shardOf(event.agent, event.ts);
+    byShard.set(shard, [
+      ...(byShard.get(shard) ?? []),
+      parsed.success ? parsed.data : { ts: event.ts, request_id: event.request_id, type: event.type },
+    ]);
+  }
+  await Promise.all(
+    [...byShard].map(async ([shard, batch]) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await env.AUDIT_LOG.getByName(shard).append(shard, batch);
+          return;
+        } catch (error) {
+          if (attempt < 2) continue;
+          log("error", "audit_write_failed", {
+            shard,
+            events: JSON.stringify(batch),
+            message: error instanceof Error ? error.message : String(error),
+          });
+          return;
+        }
+      }
+    }),
+  );
+}
+
+/** Which audit event a request is, by route; undefined for requests that are not security events (discovery, assets). */
+export function auditTypeOf(method: string, path: string, grantType: unknown, reason: unknown): AuditEventType | undefined {
+  if (typeof reason === "string" && reason.startsWith("admin_auth:")) return "admin_auth_failure";
+  if (path === "/token") return grantType === "urn:openid:params:grant-type:ciba" ? "ciba_poll" : "token_request";
+  if (path === "/bc-authorize") return "ciba_request";
+  if (path.startsWith("/approvals/")) return method === "GET" ? "approval_view" : "approval_decision";
+  if (path.startsWith("/enrol/")) return "passkey_enrolment";
+  if (path === "/usage") return "usage_report";
+  if (path === "/introspect") return "introspection";
+  if (path === "/revoke") return "revocation";
+  if (path.startsWith("/admin")) return "admin_action";
+  return undefined;
+}

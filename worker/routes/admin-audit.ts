@@ -1,0 +1,131 @@
+import { type Context, Hono } from "hono";
+import type { AuditFilter } from "../../durable-objects/audit-log.ts";
+import { type AuditQuery, AuditQuerySchema, type AuditRecord } from "../../schemas/audit.ts";
+import type { AppEnv } from "../app-env.ts";
+import { base64url } from "../approvals/secrets.ts";
+import { BROKER_SHARD_AGENT, shardsBetween } from "../audit/audit-trail.ts";
+import { adminAuth } from "../middleware/admin-auth.ts";
+import { activePolicy } from "../policy/active-policy.ts";
+
+const DAY_MS = 86_400_000;
+const MAX_RANGE_DAYS = 93;
+const EXPORT_PAGE = 500;
+
+type Cursor = { i: number; s: number };
+type Plan = { shards: string[]; filter: AuditFilter; cursor: Cursor; limit: number };
+
+/**
+ * /admin/audit: the audit trail for auditors and SIEMs.
+ * - `GET /admin/audit?agent=&use_case=&decision=&type=&from=&to=&cursor=&limit=`: JSON pages, oldest day first,
+ *   each shard in recording order; the cursor stays valid while new events are written.
+ * - `GET /admin/audit/export?…`: the same records as NDJSON, one event per line.
+ * - `GET /admin/audit/verify?day=YYYY-MM-DD[&agent=]`: recomputes the hash chains of that day's shards.
+ */
+export function adminAuditRoutes(): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  routes.use("/admin/audit", adminAuth());
+  routes.use("/admin/audit/*", adminAuth());
+
+  routes.get("/admin/audit", async (c) => {
+    const plan = planQuery(c);
+    if (!plan.ok) return c.json({ error: "invalid_request", error_description: plan.problem }, 400);
+    const { records, next } = await collect(c, plan.value);
+    return c.json({ records, next_cursor: next === undefined ? null : encodeCursor(next) }, 200, { "Cache-Control": "no-store" });
+  });
+
+  routes.get("/admin/audit/export", (c) => {
+    const plan = planQuery(c);
+    if (!plan.ok) return c.json({ error: "invalid_request", error_description: plan.problem }, 400);
+    const encoder = new TextEncoder();
+    let cursor: Cursor | undefined = plan.value.cursor;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (cursor === undefined) return controller.close();
+        const page = await collect(c, { ...plan.value, cursor, limit: EXPORT_PAGE });
+        if (page.records.length > 0) controller.enqueue(encoder.encode(page.records.map((r) => `${JSON.stringify(r)}\n`).join("")));
+        cursor = page.next;
+      },
+    });
+    return c.body(body, 200, { "Content-Type": "application/x-ndjson", "Cache-Control": "no-store" });
+  });
+
+  routes.get("/admin/audit/verify", async (c) => {
+    const day = c.req.query("day") ?? new Date().toISOString().slice(0, 10);
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(day)))
+      return c.json({ error: "invalid_request", error_description: "day must be YYYY-MM-DD" }, 400);
+    const agent = c.req.query("agent");
+    const agents = agent === undefined ? allAgents() : [agent];
+    const start = Date.parse(`${day}T00:00:00Z`);
+    const checks = await Promise.all(shardsBetween(agents, start, start + 1).map((shard) => c.env.AUDIT_LOG.getByName(shard).verify()));
+    // Shards that never received an event are not worth listing.
+    const shards = checks.filter((check) => !check.ok || check.count > 0 || check.pruned);
+    return c.json({ ok: shards.every((s) => s.ok), day, shards }, 200, { "Cache-Control": "no-store" });
+  });
+  return routes;
+}
+
+async function collect(c: Context<AppEnv>, plan: Plan): Promise<{ records: AuditRecord[]; next: Cursor | undefined }> {
+  const records: AuditRecord[] = [];
+  let { i, s } = plan.cursor;
+  while (i < plan.shards.length && records.length < plan.limit) {
+    const page = await c.env.AUDIT_LOG.getByName(plan.shards[i] as string).page(plan.filter, s, plan.limit - records.length);
+    records.push(...page.records);
+    if (page.nextSeq === null) {
+      i += 1;
+      s = 0;
+    } else {
+      s = page.nextSeq;
+    }
+  }
+  return { records, next: i < plan.shards.length ? { i, s } : undefined };
+}
+
+function planQuery(c: Context<AppEnv>): { ok: true; value: Plan } | { ok: false; problem: string } {
+  const parsed = AuditQuerySchema.safeParse(c.req.query());
+  if (!parsed.success)
+    return { ok: false, problem: `${parsed.error.issues[0]?.path.join(".") || "query"}: ${parsed.error.issues[0]?.message}` };
+  const query: AuditQuery = parsed.data;
+  const to = query.to === undefined ? Date.now() + 1 : instant(query.to);
+  const from = query.from === undefined ? (to === undefined ? undefined : to - DAY_MS) : instant(query.from);
+  if (from === undefined || to === undefined || from >= to)
+    return { ok: false, problem: "from and to must be ISO 8601 times or epoch milliseconds, from before to" };
+  if (to - from > MAX_RANGE_DAYS * DAY_MS) return { ok: false, problem: `at most ${MAX_RANGE_DAYS} days per query` };
+  const cursor = query.cursor === undefined ? { i: 0, s: 0 } : decodeCursor(query.cursor);
+  if (!cursor) return { ok: false, problem: "cursor is invalid" };
+  const agents = query.agent === undefined ? allAgents() : [query.agent];
+  return {
+    ok: true,
+    value: {
+      shards: shardsBetween(agents, from, to),
+      filter: { type: query.type, agent: query.agent, useCase: query.use_case, decision: query.decision, from, to },
+      cursor,
+      limit: query.limit,
+    },
+  };
+}
+
+function allAgents(): string[] {
+  return [...activePolicy.agents.keys(), BROKER_SHARD_AGENT];
+}
+
+function instant(value: string): number | undefined {
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+function encodeCursor(cursor: Cursor): string {
+  return base64url(new TextEncoder().encode(JSON.stringify(cursor)));
+}
+
+function decodeCursor(text: string): Cursor | undefined {
+  try {
+    const json = JSON.parse(atob(text.replace(/-/g, "+").replace(/_/g, "/"))) as unknown;
+    if (typeof json === "object" && json !== null && Number.isInteger((json as Cursor).i) && Number.isInteger((json as Cursor).s)) {
+      const { i, s } = json as Cursor;
+      return i >= 0 && s >= 0 ? { i, s } : undefined;
+    }
+  } catch {
+    // fall through: not a cursor this broker issued
+  }
+  return undefined;
+}
