@@ -1,7 +1,7 @@
 import type { WritVerifyError, WritVerifyErrorCode } from "./errors.ts";
 import { misuse } from "./options.ts";
 
-/** RFC 6750 §3.1 error codes, plus a 503 for when the issuer's keys cannot be had (not the caller's fault). */
+/** RFC 6750 §3.1 error codes, plus a 503 for when the issuer's keys or its introspection answer cannot be had (not the caller's fault). */
 export type BearerErrorCode = "invalid_request" | "invalid_token" | "insufficient_scope" | "temporarily_unavailable";
 
 /**
@@ -60,8 +60,17 @@ function toWire(code: WritVerifyErrorCode): Wire {
       return invalidToken("the access token is DPoP-bound, which this service does not support yet");
     case "ERR_WRIT_SCOPE_INSUFFICIENT":
       return { status: 403, error: "insufficient_scope", description: "the access token is for another use case" };
+    case "ERR_WRIT_TOKEN_INACTIVE":
+      return invalidToken("the access token is no longer active");
     case "ERR_WRIT_JWKS_UNAVAILABLE":
       return { status: 503, error: "temporarily_unavailable", description: "the token issuer's keys are unavailable, try again later" };
+    // Fail closed: a token the service must check online and cannot is refused, but as the service's problem, not the agent's.
+    case "ERR_WRIT_INTROSPECTION_UNAVAILABLE":
+      return {
+        status: 503,
+        error: "temporarily_unavailable",
+        description: "the token issuer cannot confirm the access token is still active, try again later",
+      };
     default: {
       const unhandled: never = code;
       throw new TypeError(`Writ verifier: unhandled code ${String(unhandled)}`);

@@ -1,6 +1,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JWTVerifyGetKey, jwtVerify } from "jose";
 import { ACCESS_TOKEN_TYP, type AccessTokenClaims, AccessTokenClaimsSchema, type ApprovalClaim } from "../schemas/access-token.ts";
 import { fromJoseError, WritVerifyError } from "./errors.ts";
+import { createIntrospector } from "./introspection.ts";
 import { type JwksFetch, type ResolvedOptions, requiredScopes, resolveOptions, type VerifierOptions } from "./options.ts";
 
 /** Writ tokens are well under 2 KB; refusing huge ones up front bounds the work an attacker can make us do. */
@@ -54,6 +55,8 @@ export type VerifyOptions = {
 export type Verifier = {
   readonly issuer: string;
   readonly audience: string;
+  /** True when the verifier also asks the broker's `/introspect` (the `introspection` option). */
+  readonly online: boolean;
   /** Resolves the grant of a valid token; rejects with a `WritVerifyError` for any token it does not accept. */
   verify(token: string, options?: VerifyOptions): Promise<WritGrant>;
 };
@@ -63,15 +66,29 @@ export type Verifier = {
  * (in a Worker, per isolate) and reuse it: the key set is cached in it and refetched when a token names an unknown
  * `kid`, which is how the broker's key rotation reaches services. Throws `TypeError` on bad options.
  *
+ * By default the verifier is stateless: a revoked token, or one whose agent was disabled, passes until it expires
+ * (minutes). A service that must honour revocation and the kill switch sooner passes `introspection`: every token
+ * that passes the offline checks is then also checked at the broker's `/introspect` (RFC 7662), with the answer
+ * reused for `cacheSeconds`, and refused when the broker says it is inactive or cannot be asked (fail closed).
+ *
  * @example
  * const verifier = createVerifier({ issuer: "https://writ.example.com", audience: "https://crm.example.com" });
  * const grant = await verifier.verify(token, { scope: "crm.customers.read" });
  * grant.agent; // "support-bot"
+ *
+ * @example
+ * // Online mode: the kill switch reaches this service within 5 s.
+ * const online = createVerifier({
+ *   issuer: "https://writ.example.com",
+ *   audience: "https://crm.example.com",
+ *   introspection: { credential: env.WRIT_SERVICE_SECRET, cacheSeconds: 5 },
+ * });
  */
 export function createVerifier(options: VerifierOptions): Verifier {
   const resolved = resolveOptions(options);
   const getKey = keyResolver(resolved.keys);
   const { issuer, audience, algorithms, clockToleranceSeconds } = resolved;
+  const introspect = resolved.introspection === undefined ? undefined : createIntrospector(resolved.introspection);
 
   async function verify(token: string, verifyOptions: VerifyOptions = {}): Promise<WritGrant> {
     const scopes = verifyOptions.scope === undefined ? undefined : requiredScopes(verifyOptions.scope, "scope");
@@ -93,10 +110,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
     } catch (error) {
       throw fromJoseError(error);
     }
-    return grantFrom(payload, scopes);
+    const grant = grantFrom(payload, scopes);
+    // Only a token that passes every offline check is worth a round trip: forgeries never reach the broker.
+    if (introspect !== undefined) await introspect({ token, jti: grant.jti, audience: grant.audience, expiresAt: grant.expiresAt });
+    return grant;
   }
 
-  return Object.freeze({ issuer, audience, verify });
+  return Object.freeze({ issuer, audience, online: introspect !== undefined, verify });
 }
 
 function keyResolver(keys: ResolvedOptions["keys"]): JWTVerifyGetKey {

@@ -25,7 +25,11 @@ export type WritVerifyErrorCode =
   | "ERR_WRIT_SCOPE_INSUFFICIENT"
   /** The token carries `cnf.jkt` (RFC 9449): using it without a DPoP proof would make a stolen token replayable. */
   | "ERR_WRIT_DPOP_REQUIRED"
-  | "ERR_WRIT_JWKS_UNAVAILABLE";
+  | "ERR_WRIT_JWKS_UNAVAILABLE"
+  /** Online mode only: the broker's `/introspect` says the token is no longer active (revoked, or its agent disabled). */
+  | "ERR_WRIT_TOKEN_INACTIVE"
+  /** Online mode only: `/introspect` gave no usable answer (down, slow, refused the credential); the token is refused, not waved through. */
+  | "ERR_WRIT_INTROSPECTION_UNAVAILABLE";
 
 /**
  * A refused token. `message` is detail for the service's own log and never contains the token;

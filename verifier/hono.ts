@@ -35,8 +35,10 @@ export type WritAuthOptions = {
 
 /**
  * Middleware that lets a request through only with a valid Writ token for one of `scope`'s use cases.
- * Missing credentials get a bare 401 challenge, bad tokens 401 `invalid_token`, a token for another use case
- * 403 `insufficient_scope`, a malformed header 400 `invalid_request`. Throws `TypeError` on bad options.
+ * Missing credentials get a bare 401 challenge, bad tokens (and, with an online verifier, revoked ones or those of
+ * a disabled agent) 401 `invalid_token`, a token for another use case 403 `insufficient_scope`, a malformed header
+ * 400 `invalid_request`, and an unreachable JWKS or `/introspect` 503 `temporarily_unavailable` with `Retry-After`.
+ * Throws `TypeError` on bad options.
  *
  * @example
  * const verifier = createVerifier({ issuer: "https://writ.example.com", audience: "https://crm.example.com" });

@@ -1,5 +1,6 @@
 /**
- * Downstream verification of Writ access tokens (RFC 9068 profile), offline against the broker's JWKS.
+ * Downstream verification of Writ access tokens (RFC 9068 profile), offline against the broker's JWKS, and
+ * optionally online against its `/introspect` (RFC 7662) for revocation and the kill switch (`introspection` option).
  * Depends only on jose and zod, so it runs on Workers, Node, Deno and Bun. Hono users: `writ/verifier/hono`.
  *
  * @example
@@ -14,4 +15,14 @@ export { readBearerToken } from "./bearer.ts";
 export { type BearerErrorCode, type BearerRefusal, bearerRefusal } from "./challenge.ts";
 export { createVerifier, type Verifier, type VerifyOptions, type WritGrant } from "./create-verifier.ts";
 export { WritVerifyError, type WritVerifyErrorCode } from "./errors.ts";
-export { DEFAULT_ALGORITHMS, type JwksFetch, VERIFIER_ALGORITHMS, type VerifierAlgorithm, type VerifierOptions } from "./options.ts";
+export {
+  DEFAULT_ALGORITHMS,
+  DEFAULT_INTROSPECTION_CACHE_SECONDS,
+  type IntrospectionFetch,
+  type IntrospectionOptions,
+  type JwksFetch,
+  MAX_INTROSPECTION_CACHE_SECONDS,
+  VERIFIER_ALGORITHMS,
+  type VerifierAlgorithm,
+  type VerifierOptions,
+} from "./options.ts";

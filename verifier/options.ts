@@ -27,6 +27,46 @@ export const MAX_CLOCK_TOLERANCE_SECONDS = 300;
 
 /** The fetch used for the JWKS. Plain `fetch`, a service binding's `fetch`, or a test double all fit. */
 export type JwksFetch = (url: string, init: RequestInit) => Promise<Response>;
+/** The fetch used for `/introspect`: the same shape as `JwksFetch`. */
+export type IntrospectionFetch = JwksFetch;
+
+/** Introspection answers are trusted this long by default: the kill switch then reaches the service within seconds. */
+export const DEFAULT_INTROSPECTION_CACHE_SECONDS = 5;
+/** A longer cache would turn "within seconds" into "within minutes": use the stateless mode then. */
+export const MAX_INTROSPECTION_CACHE_SECONDS = 60;
+export const DEFAULT_INTROSPECTION_TIMEOUT_MS = 5000;
+
+/**
+ * Online mode: after the offline checks, also ask the broker's RFC 7662 endpoint whether the token is still active,
+ * so that revocation (`POST /revoke`) and the kill switch (`POST /admin/agents/<id>/disable`) reach the service
+ * within `cacheSeconds`, not only when the token expires.
+ *
+ * @example
+ * const introspection: IntrospectionOptions = { credential: env.WRIT_SERVICE_SECRET, cacheSeconds: 5 };
+ */
+export type IntrospectionOptions = {
+  /**
+   * This service's bearer secret at the broker (its `SERVICE_CREDENTIALS` entry). The broker answers `active: false`
+   * for every token whose `aud` is not the credential's service, so it must belong to the verifier's `audience`.
+   */
+  credential: string;
+  /** Default `${issuer}/introspect`. Must be https, except on loopback hosts for local development. */
+  endpoint?: string;
+  /** How long an answer is reused for the same token (`jti`), never past its `exp`. Default 5, at most 60; 0 asks every time. */
+  cacheSeconds?: number;
+  /** How long to wait for the endpoint before refusing the token as unverifiable. Default 5000. */
+  timeoutMs?: number;
+  /** Fetch for `/introspect`, e.g. a service binding's `fetch`. Default: the verifier's `fetch`, else the global `fetch`. */
+  fetch?: IntrospectionFetch;
+};
+
+export type ResolvedIntrospection = {
+  endpoint: URL;
+  credential: string;
+  cacheSeconds: number;
+  timeoutMs: number;
+  fetch: IntrospectionFetch;
+};
 
 /**
  * @example
@@ -45,12 +85,17 @@ export type VerifierOptions = {
   algorithms?: readonly VerifierAlgorithm[];
   /** Leeway for `exp` and `nbf` against clock skew. Default 30, at most 300. */
   clockToleranceSeconds?: number;
-  /** Fetch for the JWKS, e.g. a service binding's `fetch`. Default: the global `fetch`. */
+  /** Fetch for the JWKS (and `/introspect`, unless `introspection.fetch` is given), e.g. a service binding's `fetch`. Default: the global `fetch`. */
   fetch?: JwksFetch;
   /** How long fetched keys are trusted before a refetch (jose `cacheMaxAge`, default 10 minutes). */
   cacheMaxAgeMs?: number;
   /** Minimum time between refetches that an unknown `kid` may trigger (jose `cooldownDuration`, default 30 s). */
   cooldownMs?: number;
+  /**
+   * Opt-in online mode (see `IntrospectionOptions`). Without it the verifier is stateless: a token stays valid
+   * until it expires, whatever the broker learns later.
+   */
+  introspection?: IntrospectionOptions;
 };
 
 export type ResolvedOptions = {
@@ -61,9 +106,12 @@ export type ResolvedOptions = {
   keys:
     | { kind: "local"; jwks: JSONWebKeySet | JWTVerifyGetKey }
     | { kind: "remote"; url: URL; fetch?: JwksFetch; cacheMaxAgeMs?: number; cooldownMs?: number };
+  introspection?: ResolvedIntrospection;
 };
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+/** RFC 6750 §2.1 b64token: what can follow `Bearer ` in a header (and no CR or LF that would split it). */
+const BEARER_SECRET = /^[A-Za-z0-9\-._~+/]+=*$/;
 /** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` or `\`, so it can be quoted in WWW-Authenticate. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
@@ -72,13 +120,15 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
   if (typeof options !== "object" || options === null) throw misuse("options must be an object");
   const issuer = checkIssuer(options.issuer);
   if (typeof options.audience !== "string" || options.audience.length === 0) throw misuse("audience must be a non-empty string");
-  return {
+  const resolved: ResolvedOptions = {
     issuer,
     audience: options.audience,
     algorithms: checkAlgorithms(options.algorithms),
     clockToleranceSeconds: checkClockTolerance(options.clockToleranceSeconds),
     keys: checkKeySource(options, issuer),
   };
+  if (options.introspection !== undefined) resolved.introspection = checkIntrospection(options.introspection, options.fetch, issuer);
+  return resolved;
 }
 
 /**
@@ -144,6 +194,37 @@ function checkKeySource(options: VerifierOptions, issuer: string): ResolvedOptio
     fetch,
     cacheMaxAgeMs: checkDuration(cacheMaxAgeMs, "cacheMaxAgeMs", true),
     cooldownMs: checkDuration(cooldownMs, "cooldownMs", false),
+  };
+}
+
+function checkIntrospection(options: IntrospectionOptions, verifierFetch: JwksFetch | undefined, issuer: string): ResolvedIntrospection {
+  if (typeof options !== "object" || options === null) throw misuse("introspection must be an object");
+  const { credential, endpoint, cacheSeconds, timeoutMs, fetch } = options;
+  // The credential itself never goes into a message: this one may end up in a startup log.
+  if (typeof credential !== "string" || !BEARER_SECRET.test(credential))
+    throw misuse("introspection.credential must be the service's bearer secret (a non-empty token without spaces)");
+  const url = parseHttpUrl(endpoint ?? `${issuer}/introspect`, "introspection.endpoint");
+  // The service's credential travels with every call: over plain HTTP anyone on the path could take it.
+  if (url.protocol !== "https:" && !LOOPBACK_HOSTS.has(url.hostname))
+    throw misuse("introspection.endpoint must use https (plain http is allowed only for localhost)");
+  if (url.hash !== "") throw misuse("introspection.endpoint must not have a fragment");
+  if (
+    cacheSeconds !== undefined &&
+    (typeof cacheSeconds !== "number" ||
+      !Number.isInteger(cacheSeconds) ||
+      cacheSeconds < 0 ||
+      cacheSeconds > MAX_INTROSPECTION_CACHE_SECONDS)
+  )
+    throw misuse(`introspection.cacheSeconds must be an integer from 0 to ${MAX_INTROSPECTION_CACHE_SECONDS}`);
+  if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0))
+    throw misuse("introspection.timeoutMs must be a positive number of milliseconds");
+  if (fetch !== undefined && typeof fetch !== "function") throw misuse("introspection.fetch must be a function");
+  return {
+    endpoint: url,
+    credential,
+    cacheSeconds: cacheSeconds ?? DEFAULT_INTROSPECTION_CACHE_SECONDS,
+    timeoutMs: timeoutMs ?? DEFAULT_INTROSPECTION_TIMEOUT_MS,
+    fetch: fetch ?? verifierFetch ?? ((input, init) => globalThis.fetch(input, init)),
   };
 }
 

@@ -136,6 +136,42 @@ describe("writAuth", () => {
     expect(await res.json()).toMatchObject({ error: "temporarily_unavailable" });
   });
 
+  it("answers a token the broker calls inactive (online mode) with 401 invalid_token", async () => {
+    const online = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      jwks: jwksOf(key),
+      introspection: { credential: "crm-secret-for-tests", fetch: async () => Response.json({ active: false }) },
+    });
+    const { app, refusals } = protectedApp({ verifier: online });
+    const res = await app.request("/customers", bearer(await signToken(key)));
+    expect(res.status).toBe(401);
+    expect(res.headers.get("WWW-Authenticate")).toBe(
+      `Bearer realm="${AUDIENCE}", error="invalid_token", error_description="the access token is no longer active"`,
+    );
+    expect(await res.json()).toEqual({ error: "invalid_token", error_description: "the access token is no longer active" });
+    expect(refusals.map((e) => e.code)).toEqual(["ERR_WRIT_TOKEN_INACTIVE"]);
+  });
+
+  it("answers 503 with Retry-After and no challenge when /introspect cannot answer (online mode fails closed)", async () => {
+    const online = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      jwks: jwksOf(key),
+      introspection: { credential: "crm-secret-for-tests", fetch: async () => new Response("down", { status: 502 }) },
+    });
+    const { app, refusals } = protectedApp({ verifier: online });
+    const res = await app.request("/customers", bearer(await signToken(key)));
+    expect(res.status).toBe(503);
+    expect(res.headers.get("WWW-Authenticate")).toBeNull();
+    expect(res.headers.get("Retry-After")).toBe("5");
+    expect(await res.json()).toEqual({
+      error: "temporarily_unavailable",
+      error_description: "the token issuer cannot confirm the access token is still active, try again later",
+    });
+    expect(refusals.map((e) => e.code)).toEqual(["ERR_WRIT_INTROSPECTION_UNAVAILABLE"]);
+  });
+
   it("lets errors that are not refusals reach Hono's onError (a bug is a 500, not a 401)", async () => {
     const broken = createVerifier({
       issuer: ISSUER,

@@ -44,6 +44,55 @@ describe("createVerifier options are checked once, at creation", () => {
     expect(() => createVerifier({ ...base, cacheMaxAgeMs: Number.POSITIVE_INFINITY })).not.toThrow();
   });
 
+  it("is stateless unless introspection is configured", () => {
+    expect(createVerifier(base).online).toBe(false);
+    expect(createVerifier({ ...base, introspection: { credential: "crm-secret-for-tests" } }).online).toBe(true);
+  });
+
+  const online = (introspection: unknown) => ({ ...base, introspection });
+
+  it.each<[string, unknown]>([
+    ["introspection that is not an object", online("crm-secret-for-tests")],
+    ["introspection without a credential", online({})],
+    ["an empty credential", online({ credential: "" })],
+    ["a credential with a space", online({ credential: "two words" })],
+    ["a credential with a line break (header injection)", online({ credential: "secret\r\nX-Admin: 1" })],
+    ["an introspection endpoint that is not a URL", online({ credential: "s3cret", endpoint: "introspect" })],
+    [
+      "a plain-http introspection endpoint on a public host",
+      online({ credential: "s3cret", endpoint: "http://writ.example.com/introspect" }),
+    ],
+    [
+      "a default introspection endpoint that would be plain http",
+      { ...base, issuer: "http://writ.example.com", jwks, introspection: { credential: "s3cret" } },
+    ],
+    ["an introspection endpoint with a fragment", online({ credential: "s3cret", endpoint: `${ISSUER}/introspect#x` })],
+    ["a negative cacheSeconds", online({ credential: "s3cret", cacheSeconds: -1 })],
+    ["a cacheSeconds over 60", online({ credential: "s3cret", cacheSeconds: 61 })],
+    ["a fractional cacheSeconds", online({ credential: "s3cret", cacheSeconds: 1.5 })],
+    ["a NaN cacheSeconds", online({ credential: "s3cret", cacheSeconds: Number.NaN })],
+    ["a zero timeoutMs", online({ credential: "s3cret", timeoutMs: 0 })],
+    ["an infinite timeoutMs", online({ credential: "s3cret", timeoutMs: Number.POSITIVE_INFINITY })],
+    ["an introspection fetch that is not a function", online({ credential: "s3cret", fetch: "fetch" })],
+  ])("throws TypeError for %s", (_label, options) => {
+    expect(() => createVerifier(options as VerifierOptions)).toThrow(TypeError);
+  });
+
+  it("never echoes the credential in a misuse message", () => {
+    expect(() => createVerifier(online({ credential: "hunter2 hunter2" }) as VerifierOptions)).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining("hunter2") }),
+    );
+  });
+
+  it.each([0, 60])("accepts cacheSeconds %d", (cacheSeconds) => {
+    expect(() => createVerifier(online({ credential: "s3cret", cacheSeconds }) as VerifierOptions)).not.toThrow();
+  });
+
+  it("allows a plain-http introspection endpoint on localhost and local jwks beside introspection", () => {
+    const introspection = { credential: "s3cret", endpoint: "http://localhost:8787/introspect" };
+    expect(() => createVerifier({ ...base, jwks, introspection })).not.toThrow();
+  });
+
   it("rejects HMAC algorithms at the type level too", () => {
     // @ts-expect-error HS256 is not a VerifierAlgorithm
     expect(() => createVerifier({ ...base, algorithms: ["HS256"] })).toThrow(/asymmetric/);

@@ -3,7 +3,11 @@ import type { WritEnv } from "../env.ts";
 import { bearerToken, sameSecret } from "./bearer.ts";
 
 /** SERVICE_CREDENTIALS secret: `{"<service audience>": "<bearer secret>"}`. */
-const ServiceCredentialsSchema = z.record(z.string().min(1), z.string().min(16));
+const ServiceCredentialsSchema = z.record(
+  z.string().min(1),
+  // RFC 6750 §2.1 token68 characters: anything else could never be presented as a bearer credential.
+  z.string().regex(/^[A-Za-z0-9\-._~+/]{16,}=*$/, "at least 16 characters of A-Z a-z 0-9 - . _ ~ + /"),
+);
 
 export type Caller = { kind: "admin" } | { kind: "service"; audience: string };
 
@@ -18,7 +22,7 @@ export async function authenticateCaller(env: WritEnv, authorization: string | u
   if (!env.SERVICE_CREDENTIALS) return undefined;
   const parsed = ServiceCredentialsSchema.safeParse(safeJson(env.SERVICE_CREDENTIALS));
   if (!parsed.success)
-    throw new Error("Writ misconfigured: SERVICE_CREDENTIALS must be a JSON object of audience → secret (16+ characters)");
+    throw new Error("Writ misconfigured: SERVICE_CREDENTIALS must be a JSON object of audience → secret (16+ token68 characters)");
   // Every entry is compared, so timing does not tell which services exist.
   let match: string | undefined;
   for (const [audience, secret] of Object.entries(parsed.data))

@@ -3,6 +3,7 @@ import type { AppEnv } from "../app-env.ts";
 import { readConfig } from "../config.ts";
 import { readForm } from "../http/read-form.ts";
 import { authenticateCaller } from "../http/service-auth.ts";
+import { activePolicy } from "../policy/active-policy.ts";
 import { activeKeys } from "../tokens/signing-keys.ts";
 import { verifyIssuedToken } from "../tokens/verify-issued-token.ts";
 import { oauthRefusal } from "./oauth-refusal.ts";
@@ -28,6 +29,11 @@ export async function introspectRoute(c: Context<AppEnv>): Promise<Response> {
   const outcome = c.get("outcome");
   if (!claims || (caller.kind === "service" && claims.aud !== caller.audience)) {
     outcome.active = false;
+    return c.json({ active: false }, 200, NO_STORE);
+  }
+  // The policy can retire an agent too (a deploy), not only the kill switch.
+  if (activePolicy.agents.get(claims.sub)?.status !== "active") {
+    Object.assign(outcome, { agent: claims.sub, token_jti: claims.jti, active: false, reason: "agent_disabled_by_policy" });
     return c.json({ active: false }, 200, NO_STORE);
   }
   const status = await c.env.AGENT_LEDGER.getByName(claims.sub).tokenStatus(claims.jti, claims.iat);

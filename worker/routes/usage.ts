@@ -12,6 +12,8 @@ import { verifyIssuedToken } from "../tokens/verify-issued-token.ts";
 import { oauthRefusal } from "./oauth-refusal.ts";
 
 const MAX_USAGE_BYTES = 16 * 1024;
+/** The ledger keeps issued tokens for a day; reports later than that have nothing to adjust. */
+const USAGE_WINDOW_SECONDS = 24 * 60 * 60;
 
 /**
  * POST /usage (JSON): a service reports what a token really consumed, authenticated by that very token
@@ -41,7 +43,8 @@ export async function usageRoute(c: Context<AppEnv>): Promise<Response> {
   const token = caller ? report.data.token : bearerToken(authorization);
   if (!token)
     return oauthRefusal(c, 401, "invalid_token", "present the access token as bearer, or a service credential and the token in the body");
-  const claims = await verifyIssuedToken(token, await activeKeys(c.env, config), config.issuer, new Date());
+  // A service reports after the work is done, possibly after the token expired: accepted within the usage window.
+  const claims = await verifyIssuedToken(token, await activeKeys(c.env, config), config.issuer, new Date(), USAGE_WINDOW_SECONDS);
   if (!claims || (caller?.kind === "service" && claims.aud !== caller.audience))
     return oauthRefusal(c, 401, "invalid_token", "the token is not a valid token of this broker for this service");
 

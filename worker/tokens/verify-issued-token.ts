@@ -12,6 +12,8 @@ export async function verifyIssuedToken(
   keys: ActiveKeys,
   issuer: string,
   now: Date,
+  /** 0 for "is it active now" (RFC 7662: an expired token is inactive); usage may be reported after expiry. */
+  acceptExpiredForSeconds = 0,
 ): Promise<AccessTokenClaims | undefined> {
   if (token.length > 8192) return undefined;
   try {
@@ -20,7 +22,7 @@ export async function verifyIssuedToken(
       typ: ACCESS_TOKEN_TYP,
       algorithms: ["ES256", "EdDSA"],
       currentDate: now,
-      clockTolerance: 30,
+      clockTolerance: acceptExpiredForSeconds,
     });
     const claims = AccessTokenClaimsSchema.safeParse(payload);
     return claims.success ? claims.data : undefined;
