@@ -113,7 +113,7 @@ export async function openApproval(request: BackchannelRequest, ctx: OpenContext
       ),
     ),
   );
-  links.forEach(({ approver }, i) =>
+  for (const [i, { approver }] of links.entries()) {
     ctx.audit({
       type: "approval_email",
       agent: agentId,
@@ -121,8 +121,8 @@ export async function openApproval(request: BackchannelRequest, ctx: OpenContext
       approval_id: ids.approvalId,
       approver,
       decision: sent[i]?.ok ? "sent" : "failed",
-    }),
-  );
+    });
+  }
   const failed = sent.filter((s) => !s.ok).length;
   // A failed email does not undo the request: other approvers can still decide, and the failure is on record.
   if (failed > 0) log("error", "approval_email_failed", { approval_id: ids.approvalId, failed, sent: sent.length - failed });
