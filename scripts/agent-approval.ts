@@ -1,21 +1,13 @@
 // Usage: npm run approval -- <agent-id> <use-case> <intent> [context-json]
 // Starts a human approval as a demo agent against the local broker, waits for the approvers and prints the token.
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { decodeJwt } from "jose";
 import { collectApprovedToken, requestApproval, WritTokenError } from "../client/index.ts";
+import { demoAgent } from "./demo-agent.ts";
 import { DEV_VARS } from "./dev-vars.ts";
-import { PROJECT_ROOT } from "./policy-path.ts";
 
 const [agentId = "billing-agent", useCase = "billing.invoices.refund", intent = "refund invoice INV-42 (duplicate charge)", context] =
   process.argv.slice(2);
-const keys = JSON.parse(readFileSync(resolve(PROJECT_ROOT, "policy/demo-agent-keys.json"), "utf8"));
-const privateJwk = keys[agentId];
-if (!privateJwk) {
-  console.error(`no demo key for agent "${agentId}"; demo agents: ${Object.keys(keys).join(", ")}`);
-  process.exit(2);
-}
-const issuer = process.env.WRIT_ISSUER ?? DEV_VARS.ISSUER;
+const { issuer, privateJwk } = demoAgent(agentId);
 const agent = { issuer, agentId, privateJwk };
 try {
   const started = await requestApproval({ ...agent, useCase, intent, context: context ? JSON.parse(context) : undefined });

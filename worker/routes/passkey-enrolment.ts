@@ -6,6 +6,7 @@ import type { AppEnv } from "../app-env.ts";
 import { renderEnrolment, renderEnrolmentProblem } from "../approvals/page.tsx";
 import { approverPasskeys, registrationOptions, relyingParty, verifyRegistration } from "../approvals/passkey.ts";
 import { hashSecret, randomSecret } from "../approvals/secrets.ts";
+import { readCapped } from "../http/read-form.ts";
 import type { LogFields } from "../log.ts";
 import { log } from "../log.ts";
 import { adminAuth } from "../middleware/admin-auth.ts";
@@ -151,29 +152,11 @@ function page(c: Context<AppEnv>, rendered: { status: ContentfulStatusCode; html
 /** undefined for anything that is not a JSON body within the size cap (the schema then refuses it). */
 async function readJson(request: Request): Promise<unknown> {
   const type = request.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
-  if (type !== "application/json" || !request.body) return undefined;
-  if (Number(request.headers.get("content-length") ?? "0") > MAX_JSON_BYTES) return undefined;
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > MAX_JSON_BYTES) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  if (type !== "application/json" || Number(request.headers.get("content-length") ?? "0") > MAX_JSON_BYTES) return undefined;
+  const text = await readCapped(request, MAX_JSON_BYTES);
+  if (typeof text !== "string") return undefined;
   try {
-    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+    return JSON.parse(text);
   } catch {
     return undefined;
   }

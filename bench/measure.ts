@@ -1,0 +1,148 @@
+/**
+ * Measuring scenarios: warm-up, timed runs in interleaved rounds, workerd CPU time and heap per run, medians,
+ * and ratios to each run's floor. Body pools are sized from what a scenario doing strictly less work managed
+ * moments before, so fresh assertions never run out and never take long to make.
+ */
+import type { LocalWorker } from "../scripts/local-broker.ts";
+import { cpuSeconds, ownCpuSeconds } from "./cpu.ts";
+import type { WorkerInspector } from "./inspector.ts";
+import { type LoadOptions, type LoadResult, runLoad } from "./load.ts";
+import { type Measured, ratio } from "./results.ts";
+import { median } from "./verifier-bench.ts";
+
+export type Server = { name: string; worker: LocalWorker; pid: number; inspector?: WorkerInspector };
+
+/** One scenario: where to send what. `bodies` makes fresh unique bodies, as many as `boundedBy`'s req/s allows. */
+export type Spec = {
+  id: string;
+  label: string;
+  server: Server;
+  path: string;
+  method: "GET" | "POST";
+  body?: string;
+  bodies?: (count: number) => string[];
+  /** A scenario doing strictly less work: its req/s bounds this one's, which sizes the body pool. */
+  boundedBy?: string;
+  floor?: string;
+};
+
+export type MeasureSettings = { runSeconds: number; warmupSeconds: number; heapSampleMs: number };
+
+/** When no scenario bounds a run's rate yet, size its body pool for this many req/s. */
+const DEFAULT_RATE_BOUND = 5_000;
+/** Fresh bodies cost ~50 µs each to make: a cap keeps one pool under about two seconds. */
+export const MAX_BODIES = 40_000;
+
+type Round = LoadResult & { serverCpu: number; loadCpu: number; heapPeak?: number };
+
+export function createMeasurer(settings: MeasureSettings) {
+  /** The best req/s seen per scenario and concurrency, as soon as each run ends (pools are sized mid-group). */
+  const observedRps = new Map<string, Map<number, number>>();
+  const heap = { totalPeak: 0, samples: 0 };
+
+  /** What `id` managed at this concurrency, else at any, else a default. */
+  function rateBound(id: string, concurrency: number): number {
+    const byConcurrency = observedRps.get(id);
+    return byConcurrency?.get(concurrency) ?? (byConcurrency ? Math.max(...byConcurrency.values()) : DEFAULT_RATE_BOUND);
+  }
+
+  function observeRps(id: string, concurrency: number, rps: number): void {
+    const byConcurrency = observedRps.get(id) ?? new Map<number, number>();
+    byConcurrency.set(concurrency, Math.max(rps, byConcurrency.get(concurrency) ?? 0));
+    observedRps.set(id, byConcurrency);
+  }
+
+  function loadOptions(spec: Spec, concurrency: number, seconds: number): LoadOptions {
+    const bound = spec.boundedBy === undefined ? DEFAULT_RATE_BOUND : rateBound(spec.boundedBy, concurrency);
+    // 1.5× the rate the server cannot beat, plus the requests in flight: running out would spoil the run.
+    const bodies = spec.bodies?.(Math.min(MAX_BODIES, Math.ceil(bound * seconds * 1.5) + concurrency * 4));
+    return {
+      url: `${spec.server.worker.url}${spec.path}`,
+      method: spec.method,
+      connections: concurrency,
+      durationSeconds: seconds,
+      ...(bodies ? { bodies } : {}),
+      ...(spec.body !== undefined ? { body: spec.body } : {}),
+    };
+  }
+
+  /** Each round runs every scenario once, in order (a slow moment then hits floor and Writ alike); round one warms each up first. */
+  async function measureGroup(
+    specs: readonly Spec[],
+    concurrency: number,
+    rounds: number,
+    warmupSeconds = settings.warmupSeconds,
+  ): Promise<Measured[]> {
+    const perSpec = new Map<Spec, Round[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (const spec of specs) {
+        if (round === 0) await runLoad(loadOptions(spec, concurrency, warmupSeconds));
+        const options = loadOptions(spec, concurrency, settings.runSeconds);
+        const serverBefore = cpuSeconds(spec.server.pid);
+        const loadBefore = ownCpuSeconds();
+        const watch = spec.server.inspector?.watchHeap(settings.heapSampleMs);
+        const result = await runLoad(options);
+        const serverCpu = cpuSeconds(spec.server.pid) - serverBefore;
+        const loadCpu = ownCpuSeconds() - loadBefore;
+        const watched = await watch?.stop();
+        if (watched) {
+          heap.totalPeak = Math.max(heap.totalPeak, watched.peak.totalSize);
+          heap.samples += watched.samples;
+        }
+        observeRps(spec.id, concurrency, result.rps);
+        const list = perSpec.get(spec) ?? [];
+        list.push({ ...result, serverCpu, loadCpu, ...(watched ? { heapPeak: watched.peak.usedSize } : {}) });
+        perSpec.set(spec, list);
+      }
+    }
+    return specs.map((spec) => summarize(spec, concurrency, perSpec.get(spec) ?? []));
+  }
+
+  return { measureGroup, rateBound, heap };
+}
+
+function summarize(spec: Spec, concurrency: number, rounds: readonly Round[]): Measured {
+  const byRps = [...rounds].sort((a, b) => a.rps - b.rps);
+  const mid = byRps[Math.floor(byRps.length / 2)] as Round;
+  const answered = (r: LoadResult) => r.ok + r.non2xx;
+  const heapPeaks = rounds.flatMap((r) => (r.heapPeak === undefined ? [] : [r.heapPeak]));
+  return {
+    id: spec.id,
+    label: spec.label,
+    concurrency,
+    rounds: rounds.length,
+    rps: mid.rps,
+    latencyMs: {
+      p50: median(rounds.map((r) => r.latencyMs.p50)),
+      p90: median(rounds.map((r) => r.latencyMs.p90)),
+      p99: median(rounds.map((r) => r.latencyMs.p99)),
+    },
+    ok: sum(rounds.map((r) => r.ok)),
+    non2xx: sum(rounds.map((r) => r.non2xx)),
+    errors: sum(rounds.map((r) => r.errors)),
+    exhausted: rounds.some((r) => r.exhausted),
+    serverCpuUsPerRequest: median(rounds.map((r) => (r.serverCpu / Math.max(1, answered(r))) * 1e6)),
+    serverBusy: median(rounds.map((r) => r.serverCpu / r.seconds)),
+    loadBusy: median(rounds.map((r) => r.loadCpu / r.seconds)),
+    ...(heapPeaks.length > 0 ? { heapPeakBytes: Math.max(...heapPeaks) } : {}),
+    ...(spec.floor ? { floor: spec.floor } : {}),
+  };
+}
+
+/** Sets each run's ratios to its floor at the same concurrency (req/s, p90, CPU per request). */
+export function addFloorRatios(measured: Measured[]): void {
+  for (const run of measured) {
+    if (!run.floor) continue;
+    const floor = measured.find((r) => r.id === run.floor && r.concurrency === run.concurrency);
+    if (!floor) continue;
+    run.vsFloor = {
+      rps: ratio(run.rps, floor.rps) ?? Number.NaN,
+      p90: ratio(run.latencyMs.p90, floor.latencyMs.p90) ?? Number.NaN,
+      cpuPerRequest: ratio(run.serverCpuUsPerRequest, floor.serverCpuUsPerRequest) ?? Number.NaN,
+    };
+  }
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}

@@ -1,0 +1,364 @@
+/**
+ * npm run bench: Writ's token endpoint against floors measured in the same run (issue #6). Builds the broker from
+ * the production code with a generated bench policy (100+ agents; a use case without and one with a budget: the
+ * demo policy's real budgets would refuse a load run within seconds) and a bench-only floor worker, runs both in
+ * the workerd that wrangler depends on (through Miniflare, each on its own workerd socket), drives them with
+ * autocannon at concurrency 1, 16 and 64 with a fresh client assertion per request, compares the verifier library
+ * with raw jose, samples the broker's heap through workerd's inspector, prints one table and writes
+ * bench/results/latest.json. Loopback only, bounded (about 4 minutes).
+ *
+ *   npm run bench                       # the full run
+ *   npm run bench -- --profile          # also CPU profiles of the broker (bench/results/*.cpuprofile)
+ *   npm run bench -- --quick            # c16 only, one round, short runs: a smoke test, not for figures
+ */
+import { execFileSync } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { JSONWebKeySet } from "jose";
+import { type BenchAgent, BUDGETED_USE_CASE, type Grant, generateAgents, tokenRequestBodies, USE_CASE } from "../bench/agents.ts";
+import { writeBenchPolicy } from "../bench/bench-policy.ts";
+import { type Pinning, pinLoadGenerator, pinServer, workerdPids } from "../bench/cpu.ts";
+import { writeFloorConfig } from "../bench/floor-config.ts";
+import { connectInspector, topFunctions, type WorkerInspector } from "../bench/inspector.ts";
+import { runLoad } from "../bench/load.ts";
+import { addFloorRatios, createMeasurer, MAX_BODIES, type Server, type Spec } from "../bench/measure.ts";
+import {
+  type BenchResults,
+  computeTargets,
+  FLOOR,
+  formatReport,
+  type Measured,
+  type MemoryResult,
+  ratio,
+  type Skipped,
+} from "../bench/results.ts";
+import { benchVerifier } from "../bench/verifier-bench.ts";
+import { type LocalWorker, startBroker, startLocalWorker } from "./local-broker.ts";
+import { PROJECT_ROOT } from "./policy-path.ts";
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
+  },
+});
+
+const RUN_SECONDS = flags.quick ? 2 : 4;
+const WARMUP_SECONDS = 1;
+const CONCURRENCIES = flags.quick ? [16] : [1, 16, 64];
+const TARGET_CONCURRENCY = 16;
+/** Rounds at the target concurrency, interleaved floor / Writ, so a slow moment of a shared machine hits both. */
+const TARGET_ROUNDS = flags.quick ? 1 : 3;
+const MANY_AGENTS = 100;
+const MANY_AGENTS_CONCURRENCIES = flags.quick ? [16] : [16, 64];
+const MANY_AGENTS_WARMUP_SECONDS = 2;
+const FLOOR_SPREAD = "floor.verify-sign-write-spread";
+/** Past this, the verifier and many-agents phases (≈ 60 s together) are skipped, so a run stays under the issue's 5 minutes. */
+const TIME_BUDGET_SECONDS = 230;
+const HEAP_SAMPLE_MS = 250;
+const RESULTS_DIR = resolve(PROJECT_ROOT, "bench/results");
+const CRM_AUDIENCE = "https://crm.example.com";
+
+const startedAt = performance.now();
+const elapsedSeconds = () => (performance.now() - startedAt) / 1000;
+const pinning = pinLoadGenerator();
+const servers: Server[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+const runs: Measured[] = [];
+const { measureGroup, rateBound, heap } = createMeasurer({
+  runSeconds: RUN_SECONDS,
+  warmupSeconds: WARMUP_SECONDS,
+  heapSampleMs: HEAP_SAMPLE_MS,
+});
+
+try {
+  const results = await bench();
+  await mkdir(RESULTS_DIR, { recursive: true });
+  await writeFile(resolve(RESULTS_DIR, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\n${formatReport(results)}\n\nwritten to bench/results/latest.json`);
+  const invalid = [...results.runs, ...("runs" in results.manyAgents ? results.manyAgents.runs : [])].filter(
+    (r) => r.non2xx > 0 || r.errors > 0 || r.exhausted,
+  );
+  if (invalid.length > 0) {
+    console.error(`\n${invalid.length} run(s) had refusals, errors or too few bodies: their figures are not to be trusted.`);
+    process.exitCode = 1;
+  }
+} finally {
+  for (const server of servers) server.inspector?.close();
+  await Promise.allSettled(servers.map((server) => server.worker.dispose()));
+  await Promise.allSettled(cleanups.map((cleanup) => cleanup()));
+}
+
+async function bench(): Promise<BenchResults> {
+  const loadAverage = loadavg();
+  // Agent 000 carries the one-agent paths; 001–100 the many-agents runs, so their ledgers start empty.
+  const agents = generateAgents(MANY_AGENTS + 1);
+  const agent = agents[0] as BenchAgent;
+  const policy = await writeBenchPolicy(agents);
+  cleanups.push(policy.dispose);
+  progress(`building and starting the floor worker and the broker (production code, bench policy of ${agents.length} agents)`);
+  const floorConfig = await writeFloorConfig();
+  cleanups.push(floorConfig.dispose);
+  const floor = await startServer("floor", () =>
+    startLocalWorker({
+      configPath: floorConfig.configPath,
+      directSocket: true,
+      keepRequestLogs: false,
+      bindings: (url) => ({
+        FLOOR_AGENT_KEYS: JSON.stringify(Object.fromEntries(agents.map((a) => [a.kid, a.publicJwk]))),
+        FLOOR_AUDIENCE: url,
+      }),
+    }),
+  );
+  const broker = await startServer(
+    "broker",
+    () => startBroker({ alias: { "writ-policy": policy.policyPath }, directSocket: true, keepRequestLogs: false, inspector: true }),
+    true,
+  );
+  const idleHeap = await broker.inspector?.heapUsage();
+
+  const specs = [...floorSpecs(floor, agent), ...writSpecs(broker, agent, policy.budgetsMissing === undefined)];
+  for (const concurrency of CONCURRENCIES) {
+    const rounds = concurrency === TARGET_CONCURRENCY ? TARGET_ROUNDS : 1;
+    progress(`c${concurrency}: ${specs.length} scenarios × ${rounds} round(s)`);
+    runs.push(...(await measureGroup(specs, concurrency, rounds)));
+  }
+  addFloorRatios(runs);
+
+  const skipped: Skipped[] = [
+    ...(policy.budgetsMissing === undefined
+      ? []
+      : [{ id: "writ.budgeted", label: "Writ: token exchange, with a budget", reason: policy.budgetsMissing }]),
+    {
+      id: "writ.ciba-collect",
+      label: "Writ: collect an approved CIBA request",
+      reason: "needs requests approved ahead of the timed run through the approver flow; not wired into the bench yet",
+    },
+    { id: "writ.dpop", label: "Writ: token with DPoP", reason: "DPoP does not exist yet" },
+  ];
+
+  progress("verifier library vs raw jose.jwtVerify");
+  const verifier = await verifierPhase(broker, agent);
+
+  const profiles: NonNullable<BenchResults["profiles"]> = [];
+  if (flags.profile && broker.inspector) {
+    const budgets = policy.budgetsMissing === undefined;
+    for (const [name, useCase] of budgets
+      ? [
+          ["no-budget", USE_CASE],
+          ["budgeted", BUDGETED_USE_CASE],
+        ]
+      : [["no-budget", USE_CASE]]) {
+      progress(`CPU profile of the broker: token exchange (${name}), c${TARGET_CONCURRENCY}`);
+      profiles.push(await profilePhase(broker, agent, name as string, useCase as string));
+    }
+  }
+
+  const manyAgentsResult = await manyAgentsPhase(floor, broker, agents.slice(1), policy.budgetsMissing === undefined);
+
+  const liveAfterLoad = await broker.inspector?.liveHeapUsage();
+  const heapPeaks = [...runs, ...("runs" in manyAgentsResult ? manyAgentsResult.runs : [])].flatMap((r) => r.heapPeakBytes ?? []);
+  const memory: MemoryResult =
+    idleHeap === undefined || liveAfterLoad === undefined || heapPeaks.length === 0
+      ? { skipped: "workerd's inspector was not reachable" }
+      : {
+          peakUsedBytes: Math.max(...heapPeaks),
+          peakTotalBytes: heap.totalPeak,
+          idleUsedBytes: idleHeap.usedSize,
+          liveAfterLoadBytes: liveAfterLoad.usedSize,
+          samples: heap.samples,
+        };
+
+  return {
+    generatedAt: new Date().toISOString(),
+    durationSeconds: elapsedSeconds(),
+    settings: {
+      runSeconds: RUN_SECONDS,
+      warmupSeconds: WARMUP_SECONDS,
+      concurrencies: CONCURRENCIES,
+      targetConcurrency: TARGET_CONCURRENCY,
+      targetRounds: TARGET_ROUNDS,
+    },
+    environment: {
+      node: process.version,
+      workerd: execFileSync(resolve(PROJECT_ROOT, "node_modules/.bin/workerd"), ["--version"], { encoding: "utf8" }).trim(),
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? "unknown",
+      pinning: describePinning(pinning),
+      loadAverage,
+      transport: "Miniflare 5 (wrangler's), each worker on its own workerd socket; autocannon over loopback HTTP/1.1 keep-alive",
+    },
+    runs,
+    skipped,
+    manyAgents: manyAgentsResult,
+    verifier,
+    memory,
+    ...(profiles.length > 0 ? { profiles } : {}),
+    targets: computeTargets(runs, skipped, verifier, memory, TARGET_CONCURRENCY),
+  };
+}
+
+function floorSpecs(floor: Server, agent: BenchAgent): Spec[] {
+  const bodies = (count: number) => tokenRequestBodies("client-credentials", [agent], floor.worker.url, count);
+  // Same size as a token request, so /sign pays the same body costs; its assertion is never checked.
+  const staticBody = tokenRequestBodies("client-credentials", [agent], floor.worker.url, 1)[0];
+  return [
+    { id: FLOOR.hello, label: "floor: hello", server: floor, path: "/hello", method: "GET" },
+    {
+      id: FLOOR.sign,
+      label: "floor: sign one JWT",
+      server: floor,
+      path: "/sign",
+      method: "POST",
+      ...(staticBody ? { body: staticBody } : {}),
+    },
+    {
+      id: FLOOR.verifySign,
+      label: "floor: verify assertion + sign",
+      server: floor,
+      path: "/verify-sign",
+      method: "POST",
+      bodies,
+      boundedBy: FLOOR.sign,
+    },
+    {
+      id: FLOOR.verifySignWrite,
+      label: "floor: verify + sign + DO write",
+      server: floor,
+      path: "/verify-sign-write",
+      method: "POST",
+      bodies,
+      boundedBy: FLOOR.verifySign,
+    },
+  ];
+}
+
+/** Writ's paths that exist today. A new path (CIBA, DPoP) is one more entry here and one less in `skipped`. */
+function writSpecs(broker: Server, agent: BenchAgent, budgets: boolean): Spec[] {
+  const token = (id: string, label: string, grant: Grant, useCase: string): Spec => ({
+    id,
+    label,
+    server: broker,
+    path: "/token",
+    method: "POST",
+    bodies: (count) => tokenRequestBodies(grant, [agent], broker.worker.url, count, useCase),
+    boundedBy: FLOOR.verifySign,
+    floor: FLOOR.verifySignWrite,
+  });
+  return [
+    token("writ.token-exchange", "Writ: token exchange, no budget", "token-exchange", USE_CASE),
+    token("writ.client-credentials", "Writ: client_credentials, no budget", "client-credentials", USE_CASE),
+    ...(budgets ? [token("writ.budgeted", "Writ: token exchange, with a budget", "token-exchange", BUDGETED_USE_CASE)] : []),
+  ];
+}
+
+/** Tokens the broker under test really issued, checked against the JWKS it really publishes. */
+async function verifierPhase(broker: Server, agent: BenchAgent): Promise<BenchResults["verifier"]> {
+  if (elapsedSeconds() > TIME_BUDGET_SECONDS) return { skipped: "time budget spent" };
+  const tokens: string[] = [];
+  for (const body of tokenRequestBodies("token-exchange", [agent], broker.worker.url, 32)) {
+    const response = await fetch(`${broker.worker.url}/token`, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    if (!response.ok) return { skipped: `the broker refused a token request (${response.status})` };
+    tokens.push(((await response.json()) as { access_token: string }).access_token);
+  }
+  const jwks = (await (await fetch(`${broker.worker.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+  return benchVerifier({ tokens, jwks, issuer: broker.worker.url, audience: CRM_AUDIENCE, scope: USE_CASE });
+}
+
+/** A V8 CPU profile of the broker's isolate under token exchange load, written for Chrome DevTools or speedscope. */
+async function profilePhase(
+  broker: Server,
+  agent: BenchAgent,
+  name: string,
+  useCase: string,
+): Promise<{ path: string; file: string; top: { name: string; selfPercent: number }[] }> {
+  const inspector = broker.inspector as WorkerInspector;
+  const count = Math.min(MAX_BODIES, Math.ceil(rateBound(FLOOR.verifySign, TARGET_CONCURRENCY) * RUN_SECONDS * 1.5));
+  const bodies = tokenRequestBodies("token-exchange", [agent], broker.worker.url, count, useCase);
+  await inspector.startProfile();
+  await runLoad({
+    url: `${broker.worker.url}/token`,
+    method: "POST",
+    connections: TARGET_CONCURRENCY,
+    durationSeconds: RUN_SECONDS,
+    bodies,
+  });
+  const cpuProfile = await inspector.stopProfile();
+  const file = `bench/results/broker-token-exchange-${name}.cpuprofile`;
+  await mkdir(RESULTS_DIR, { recursive: true });
+  await writeFile(resolve(PROJECT_ROOT, file), JSON.stringify(cpuProfile));
+  return { path: `token exchange, ${name}`, file, top: topFunctions(cpuProfile, 12) };
+}
+
+/**
+ * One agent's ledger object against load spread over 100 agents' objects (the budgeted path where budgets exist),
+ * beside the floor's Durable Object write spread the same way, so that what the platform does when objects spread
+ * is told apart from what Writ does.
+ */
+async function manyAgentsPhase(
+  floor: Server,
+  broker: Server,
+  agents: readonly BenchAgent[],
+  budgets: boolean,
+): Promise<BenchResults["manyAgents"]> {
+  if (elapsedSeconds() > TIME_BUDGET_SECONDS) return { skipped: "time budget spent" };
+  const useCase = budgets ? BUDGETED_USE_CASE : USE_CASE;
+  const path = budgets ? "token exchange, with a budget" : "token exchange, no budget";
+  progress(`many agents: ${path}, 1 agent vs ${agents.length}`);
+  const spec = (id: string, label: string, server: Server, route: string, spread: readonly BenchAgent[], floorId?: string): Spec => ({
+    id,
+    label,
+    server,
+    path: route,
+    method: "POST",
+    bodies: (count) => tokenRequestBodies("token-exchange", spread, server.worker.url, count, useCase),
+    boundedBy: FLOOR.verifySign,
+    ...(floorId ? { floor: floorId } : {}),
+  });
+  const specs = [
+    spec(FLOOR_SPREAD, `floor: verify + sign + DO write, ${agents.length} objects`, floor, "/verify-sign-write", agents),
+    spec("many.1-agent", `Writ: ${path}, 1 agent`, broker, "/token", agents.slice(0, 1), FLOOR.verifySignWrite),
+    spec("many.agents", `Writ: ${path}, ${agents.length} agents`, broker, "/token", agents, FLOOR_SPREAD),
+  ];
+  const measured: Measured[] = [];
+  // A longer warm-up: every agent's object must exist (created, migrated) before the timed run.
+  for (const concurrency of MANY_AGENTS_CONCURRENCIES)
+    measured.push(...(await measureGroup(specs, concurrency, 1, MANY_AGENTS_WARMUP_SECONDS)));
+  addFloorRatios([...runs, ...measured]);
+  const rpsOf = (id: string, concurrency: number) => [...runs, ...measured].find((r) => r.id === id && r.concurrency === concurrency)?.rps;
+  const scaling = MANY_AGENTS_CONCURRENCIES.map((concurrency) => ({
+    concurrency,
+    writ: ratio(rpsOf("many.agents", concurrency), rpsOf("many.1-agent", concurrency)) ?? Number.NaN,
+    floor: ratio(rpsOf(FLOOR_SPREAD, concurrency), rpsOf(FLOOR.verifySignWrite, concurrency)) ?? Number.NaN,
+  }));
+  return { agents: agents.length, runs: measured, scaling };
+}
+
+async function startServer(name: string, start: () => Promise<LocalWorker>, inspect = false): Promise<Server> {
+  const before = new Set(workerdPids());
+  const worker = await start();
+  const pid = workerdPids().find((p) => !before.has(p));
+  if (pid === undefined) {
+    await worker.dispose();
+    throw new Error(`cannot find the workerd process of the ${name}`);
+  }
+  pinServer(pid, pinning);
+  const server: Server = { name, worker, pid };
+  servers.push(server);
+  if (inspect && worker.inspectorUrl) server.inspector = await connectInspector(worker.inspectorUrl);
+  return server;
+}
+
+function describePinning(p: Pinning): string {
+  return p.pinned ? `workerd pinned to CPU ${p.serverCpu}, load generator to CPU ${p.loadCpu} (taskset)` : `not pinned: ${p.reason}`;
+}
+
+function progress(message: string): void {
+  console.log(`[bench ${elapsedSeconds().toFixed(0).padStart(3)} s] ${message}`);
+}
