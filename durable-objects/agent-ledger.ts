@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { checkBudgets, DAY_MS } from "../worker/budgets/budget-check.ts";
 import type { BudgetRule } from "../worker/budgets/budget-rules.ts";
-import { readBudgetState, writeBuckets } from "./ledger-budgets.ts";
+import { adjustUsage, chargeBudgets, readBudgetState } from "./ledger-budgets.ts";
 import { migrate } from "./migrations.ts";
 
 const MIGRATIONS = [
@@ -15,6 +15,7 @@ const MIGRATIONS = [
      units TEXT NOT NULL, used_units TEXT, reported_at INTEGER, revoked_at INTEGER) WITHOUT ROWID;
    CREATE INDEX issued_tokens_by_time ON issued_tokens (issued_at);
    CREATE TABLE buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;`,
+  `CREATE TABLE usage (rule TEXT NOT NULL, hour INTEGER NOT NULL, used REAL NOT NULL, PRIMARY KEY (rule, hour)) WITHOUT ROWID;`,
 ];
 
 /** Issued tokens are kept for the rolling daily window, which also outlives every token (max TTL 1 h) for revocation. */
@@ -87,11 +88,10 @@ export class AgentLedger extends DurableObject {
       // Reads first, writes last: a refusal leaves nothing behind.
       const replayed = this.#firstReplayed(proofs, Math.floor(now / 1000));
       if (replayed !== undefined) return { ok: false, reason: "replayed", replayedJti: replayed };
-      sql.exec("DELETE FROM issued_tokens WHERE issued_at <= ?", now - ISSUED_RETENTION_MS);
       const budget = checkBudgets(rules, readBudgetState(sql, rules, now), charge, now);
       if (!budget.ok) return { ok: false, reason: "budget", budget: budget.budget, retryAfterSeconds: budget.retryAfterSeconds };
       this.#record(proofs);
-      writeBuckets(sql, budget.buckets);
+      chargeBudgets(sql, rules, budget.buckets, charge.units, now);
       sql.exec(
         "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units) VALUES (?, ?, ?, ?, ?)",
         charge.jti,
@@ -221,11 +221,14 @@ export class AgentLedger extends DurableObject {
    * What a token really consumed, reported once by the service: from then on the daily budgets count the
    * reported units instead of the token's limits. Units beyond the limits are returned (and may disable the agent).
    */
-  reportUsage(jti: string, used: Record<string, number>, disableOnOveruse: boolean, now: number): UsageResult {
+  reportUsage(jti: string, used: Record<string, number>, rules: BudgetRule[], disableOnOveruse: boolean, now: number): UsageResult {
     return this.ctx.storage.transactionSync((): UsageResult => {
       const sql = this.ctx.storage.sql;
       const row = sql
-        .exec<{ units: string; reported_at: number | null }>("SELECT units, reported_at FROM issued_tokens WHERE jti = ?", jti)
+        .exec<{ units: string; reported_at: number | null; use_case: string; issued_at: number }>(
+          "SELECT units, reported_at, use_case, issued_at FROM issued_tokens WHERE jti = ?",
+          jti,
+        )
         .toArray()[0];
       if (!row) return { ok: false, reason: "unknown_token" };
       if (row.reported_at !== null) return { ok: false, reason: "already_reported" };
@@ -234,6 +237,7 @@ export class AgentLedger extends DurableObject {
         .filter(([unit, value]) => limits[unit] === undefined || value > (limits[unit] as number))
         .map(([unit]) => unit);
       sql.exec("UPDATE issued_tokens SET used_units = ?, reported_at = ? WHERE jti = ?", JSON.stringify(used), now, jti);
+      adjustUsage(sql, rules, { useCase: row.use_case, issuedAt: row.issued_at, charged: limits }, used);
       const disable = overLimit.length > 0 && disableOnOveruse;
       if (!disable) return { ok: true, overLimit, disabled: false, openApprovals: [] };
       return { ok: true, overLimit, disabled: true, openApprovals: this.#disable(now).openApprovals };

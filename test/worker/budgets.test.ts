@@ -51,14 +51,25 @@ describe("AgentLedger budget accounting", () => {
     expect(await ledger.issue([], charge(), rules, now)).toEqual({ ok: true });
     expect((await ledger.issue([], charge(), rules, now)).ok).toBe(false);
     // The first token really read 10 rows: 90 units come back.
-    expect(await ledger.reportUsage(first.jti, { max_rows: 10 }, false, now)).toEqual({
+    expect(await ledger.reportUsage(first.jti, { max_rows: 10 }, rules, false, now)).toEqual({
       ok: true,
       overLimit: [],
       disabled: false,
       openApprovals: [],
     });
-    expect(await ledger.reportUsage(first.jti, { max_rows: 1 }, false, now)).toEqual({ ok: false, reason: "already_reported" });
+    expect(await ledger.reportUsage(first.jti, { max_rows: 1 }, rules, false, now)).toEqual({ ok: false, reason: "already_reported" });
     expect(await ledger.issue([], { ...charge(), units: { max_rows: 40 } }, rules, now)).toEqual({ ok: true });
+  });
+
+  it("frees a day's units once they leave the rolling window, and not before", async () => {
+    const ledger = env.AGENT_LEDGER.getByName(`window-${crypto.randomUUID()}`);
+    const start = Date.UTC(2026, 10, 25, 10, 30);
+    await ledger.issue([], charge(), rules, start);
+    await ledger.issue([], charge(), rules, start);
+    expect(await ledger.issue([], charge(), rules, start + 23 * 3_600_000)).toMatchObject({ ok: false, reason: "budget" });
+    // The window is 24 to 25 hours: at 24 h the charges still count, a bucket later they are gone.
+    expect((await ledger.issue([], charge(), rules, start + 24 * 3_600_000)).ok).toBe(false);
+    expect(await ledger.issue([], charge(), rules, start + 25 * 3_600_000 + 1)).toEqual({ ok: true });
   });
 
   it("keeps spent budget across eviction", async () => {

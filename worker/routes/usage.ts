@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { UsageReportSchema } from "../../schemas/usage.ts";
 import type { AppEnv } from "../app-env.ts";
+import { budgetRules } from "../budgets/budget-rules.ts";
 import { readConfig } from "../config.ts";
 import { bearerToken } from "../http/bearer.ts";
 import { readCapped } from "../http/read-form.ts";
@@ -49,9 +50,13 @@ export async function usageRoute(c: Context<AppEnv>): Promise<Response> {
     return oauthRefusal(c, 401, "invalid_token", "the token is not a valid token of this broker for this service");
 
   const agent = activePolicy.agents.get(claims.sub);
+  const useCase = activePolicy.useCases.get(claims.scope);
+  // The budgets a report adjusts are the token's own: its agent's and its use case's daily caps.
+  const rules = agent && useCase ? budgetRules(agent, useCase) : [];
   const result = await c.env.AGENT_LEDGER.getByName(claims.sub).reportUsage(
     claims.jti,
     report.data.units,
+    rules,
     agent?.disable_on_overuse ?? false,
     Date.now(),
   );
