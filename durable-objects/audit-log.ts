@@ -2,12 +2,16 @@ import { DurableObject } from "cloudflare:workers";
 import type { AuditEvent, AuditRecord } from "../schemas/audit.ts";
 import { canonicalJson } from "../worker/approvals/request-hash.ts";
 import { base64url } from "../worker/approvals/secrets.ts";
+import { log } from "../worker/log.ts";
 import { migrate } from "./migrations.ts";
 
 const MIGRATIONS = [
   `CREATE TABLE events (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, type TEXT NOT NULL, agent TEXT, use_case TEXT, decision TEXT,
      body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
    CREATE TABLE shard (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL, pruned_at INTEGER, pruned_count INTEGER, pruned_head TEXT);`,
+  // The chain's length and head, kept beside it (and logged on every append), so cutting off the newest records shows.
+  `ALTER TABLE shard ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE shard ADD COLUMN head TEXT;`,
 ];
 
 const DEFAULT_RETENTION_DAYS = 400;
@@ -24,7 +28,7 @@ export type AuditFilter = {
 export type AuditPage = { records: AuditRecord[]; nextSeq: number | null };
 export type ChainCheck =
   | { ok: true; shard: string | null; count: number; head: string; pruned: boolean }
-  | { ok: false; shard: string | null; brokenAt: number; problem: "missing" | "reordered" | "edited" };
+  | { ok: false; shard: string | null; brokenAt: number; problem: "missing" | "reordered" | "edited" | "truncated" };
 
 /**
  * One shard of the audit trail: one agent's events of one UTC day (`<agent>/<YYYY-MM-DD>`), so a hot agent or
@@ -54,6 +58,7 @@ export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
       }
       this.ctx.storage.transactionSync(() => {
         if (sql.exec("SELECT 1 FROM shard").toArray().length === 0) sql.exec("INSERT INTO shard (id, name) VALUES (1, ?)", shard);
+        sql.exec("UPDATE shard SET last_seq = ?, head = ?", seq, prev);
         for (const r of rows)
           sql.exec(
             "INSERT INTO events (seq, ts, type, agent, use_case, decision, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -69,6 +74,8 @@ export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
           );
       });
       if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(this.#pruneAt(events[0]?.ts ?? Date.now()));
+      // An anchor outside this object's storage: Workers Logs keeps every shard's head as it grows.
+      log("info", "audit_appended", { shard, seq, head: prev });
       return seq;
     });
   }
@@ -105,21 +112,43 @@ export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
   /** Recomputes the whole chain: a gap is a deletion, a wrong link a reordering, a wrong hash an edit. */
   async verify(): Promise<ChainCheck> {
     const sql = this.ctx.storage.sql;
-    const shard = this.#shardName();
-    const pruned = sql.exec<{ pruned_head: string | null }>("SELECT pruned_head FROM shard WHERE pruned_at IS NOT NULL").toArray()[0];
-    if (pruned) return { ok: true, shard, count: 0, head: pruned.pruned_head ?? "", pruned: true };
+    const meta = sql
+      .exec<{
+        name: string;
+        pruned_at: number | null;
+        pruned_count: number | null;
+        pruned_head: string | null;
+        last_seq: number;
+        head: string | null;
+      }>("SELECT name, pruned_at, pruned_count, pruned_head, last_seq, head FROM shard")
+      .toArray()[0];
+    const shard = meta?.name ?? null;
+    if (meta?.pruned_at != null) return { ok: true, shard, count: meta.pruned_count ?? 0, head: meta.pruned_head ?? "", pruned: true };
     const rows = sql
-      .exec<{ seq: number; body: string; prev_hash: string; hash: string }>("SELECT seq, body, prev_hash, hash FROM events ORDER BY seq")
+      .exec<{
+        seq: number;
+        ts: number;
+        type: string;
+        agent: string | null;
+        use_case: string | null;
+        decision: string | null;
+        body: string;
+        prev_hash: string;
+        hash: string;
+      }>("SELECT seq, ts, type, agent, use_case, decision, body, prev_hash, hash FROM events ORDER BY seq")
       .toArray();
     let prev = await genesis(shard ?? "");
     let expectedSeq = 1;
     for (const row of rows) {
       if (row.seq !== expectedSeq) return { ok: false, shard, brokenAt: expectedSeq, problem: "missing" };
       if (row.prev_hash !== prev) return { ok: false, shard, brokenAt: row.seq, problem: "reordered" };
-      if ((await chainHash(prev, row.seq, row.body)) !== row.hash) return { ok: false, shard, brokenAt: row.seq, problem: "edited" };
+      if ((await chainHash(prev, row.seq, row.body)) !== row.hash || !columnsMatch(row))
+        return { ok: false, shard, brokenAt: row.seq, problem: "edited" };
       prev = row.hash;
       expectedSeq += 1;
     }
+    if (meta && (rows.length !== meta.last_seq || (meta.head ?? prev) !== prev))
+      return { ok: false, shard, brokenAt: rows.length + 1, problem: "truncated" };
     return { ok: true, shard, count: rows.length, head: prev, pruned: false };
   }
 
@@ -129,15 +158,16 @@ export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
    */
   override async alarm(): Promise<void> {
     const check = await this.verify();
+    if (!check.ok) {
+      // Never prune evidence of tampering: keep the shard, say so, and look again tomorrow.
+      log("error", "audit_chain_broken", { shard: check.shard, broken_at: check.brokenAt, problem: check.problem });
+      await this.ctx.storage.setAlarm(Date.now() + DAY_MS);
+      return;
+    }
     const sql = this.ctx.storage.sql;
     const count = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM events").one().n;
     this.ctx.storage.transactionSync(() => {
-      sql.exec(
-        "UPDATE shard SET pruned_at = ?, pruned_count = ?, pruned_head = ?",
-        Date.now(),
-        count,
-        check.ok ? check.head : `broken-at-${check.brokenAt}`,
-      );
+      sql.exec("UPDATE shard SET pruned_at = ?, pruned_count = ?, pruned_head = ?", Date.now(), count, check.head);
       sql.exec("DELETE FROM events");
     });
   }
@@ -151,6 +181,25 @@ export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
     const dayEnd = Math.ceil((ts + 1) / DAY_MS) * DAY_MS;
     return dayEnd + (Number.isFinite(days) && days > 0 ? days : DEFAULT_RETENTION_DAYS) * DAY_MS;
   }
+}
+
+/** The indexed columns must say what the hashed body says, or a filtered query could be made to miss a record. */
+function columnsMatch(row: {
+  ts: number;
+  type: string;
+  agent: string | null;
+  use_case: string | null;
+  decision: string | null;
+  body: string;
+}): boolean {
+  const body = JSON.parse(row.body) as AuditEvent;
+  return (
+    body.ts === row.ts &&
+    body.type === row.type &&
+    (body.agent ?? null) === row.agent &&
+    (body.use_case ?? null) === row.use_case &&
+    (body.decision ?? null) === row.decision
+  );
 }
 
 /** The shard's name anchors its chain, so records cannot be moved between shards unnoticed. */

@@ -6,7 +6,7 @@ import type { AuthenticatedAgent } from "../grants/authenticate-agent.ts";
 import { authenticateAgent } from "../grants/authenticate-agent.ts";
 import type { GrantContext } from "../grants/grant-context.ts";
 import { replayReason } from "../grants/issue-token.ts";
-import { useCaseRequest } from "../grants/use-case-grant.ts";
+import { requestedUseCaseId, useCaseRequest } from "../grants/use-case-grant.ts";
 import { log } from "../log.ts";
 import { decide, type Grant, requestedGrant } from "../policy/decide.ts";
 import { composeApprovalEmail, sendApprovalEmail } from "./approval-email.ts";
@@ -39,6 +39,7 @@ export async function openApproval(request: BackchannelRequest, ctx: OpenContext
     ?.split(" ")
     .filter((s) => s && s !== "openid")
     .join(" ");
+  ctx.outcome.use_case = requestedUseCaseId(request);
   const decision = decide(ctx.policy, agentId, useCaseRequest({ ...request, scope: scope || undefined }), ctx.now);
   if (!decision.ok) return decision;
   const grant = decision.value;

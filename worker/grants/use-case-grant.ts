@@ -11,6 +11,7 @@ export async function useCaseGrant(request: TokenRequest, ctx: GrantContext): Pr
   const agent = await authenticateAgent(request, { policy: ctx.policy, audiences: ctx.assertionAudiences, now: ctx.now });
   if (!agent.ok) return agent;
   ctx.outcome.agent = agent.value.agentId;
+  ctx.outcome.use_case = requestedUseCaseId(request);
   const decision = decide(ctx.policy, agent.value.agentId, useCaseRequest(request), ctx.now);
   if (!decision.ok) return decision;
   const grant = decision.value;
@@ -33,4 +34,9 @@ export function useCaseRequest(request: Omit<TokenRequest, "grant_type">): UseCa
     intent: request.intent,
     context: request.context,
   };
+}
+
+/** The use case a request names, for the audit trail of a refusal (the first one if it names several). */
+export function requestedUseCaseId(request: Pick<TokenRequest, "scope" | "authorization_details">): string | undefined {
+  return (request.authorization_details?.[0]?.use_case ?? request.scope?.split(" ").find((s) => s && s !== "openid"))?.slice(0, 128);
 }

@@ -42,7 +42,7 @@ function auditEvents(c: Context<AppEnv>, requestId: string, outcome: LogFields):
   const base = {
     ts,
     request_id: requestId,
-    ...optional("ip", c.req.header("cf-connecting-ip")),
+    ...optional("ip", c.req.header("cf-connecting-ip")?.slice(0, 64)),
     ...optional("user_agent", c.req.header("user-agent")?.slice(0, 256)),
   };
   const main: AuditEvent = {
@@ -54,13 +54,18 @@ function auditEvents(c: Context<AppEnv>, requestId: string, outcome: LogFields):
     ...optional("audience", text(outcome.audience)),
     ...optional("decision", text(outcome.decision) ?? (c.res.status < 400 ? "ok" : "error")),
     ...optional("reason", text(outcome.reason)),
-    ...optional("detail", text(outcome.failure)),
+    ...optional("detail", (text(outcome.failure) ?? text(outcome.detail) ?? adminDetail(outcome.admin))?.slice(0, 256)),
     ...optional("jti", text(outcome.token_jti)),
     ...optional("approval_id", text(outcome.approval_id)),
     ...optional("approver", text(outcome.approver)),
     ...optional("intent", text(outcome.intent)?.slice(0, 500)),
   };
   return [main, ...c.get("auditExtras").map((extra) => ({ ...base, ...extra }))];
+}
+
+/** Which admin acted (an Access email or "token"); revocations say who revoked through `by`. */
+function adminDetail(admin: unknown): string | undefined {
+  return typeof admin === "string" ? `admin=${admin}` : undefined;
 }
 
 function text(value: unknown): string | undefined {

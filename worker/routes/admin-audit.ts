@@ -11,7 +11,12 @@ const DAY_MS = 86_400_000;
 const MAX_RANGE_DAYS = 93;
 const EXPORT_PAGE = 500;
 
-type Cursor = { i: number; s: number };
+/**
+ * Where a listing stopped: shard index and seq, plus the window's start (and its end, if the caller set one).
+ * Shards are listed oldest day first, so with a fixed start an index names the same shard on every page,
+ * even when an open-ended listing crosses midnight and gains a day at the end.
+ */
+type Cursor = { i: number; s: number; from: number; to?: number };
 type Plan = { shards: string[]; filter: AuditFilter; cursor: Cursor; limit: number };
 
 /**
@@ -77,7 +82,7 @@ async function collect(c: Context<AppEnv>, plan: Plan): Promise<{ records: Audit
       s = page.nextSeq;
     }
   }
-  return { records, next: i < plan.shards.length ? { i, s } : undefined };
+  return { records, next: i < plan.shards.length ? { ...plan.cursor, i, s } : undefined };
 }
 
 function planQuery(c: Context<AppEnv>): { ok: true; value: Plan } | { ok: false; problem: string } {
@@ -85,20 +90,24 @@ function planQuery(c: Context<AppEnv>): { ok: true; value: Plan } | { ok: false;
   if (!parsed.success)
     return { ok: false, problem: `${parsed.error.issues[0]?.path.join(".") || "query"}: ${parsed.error.issues[0]?.message}` };
   const query: AuditQuery = parsed.data;
-  const to = query.to === undefined ? Date.now() + 1 : instant(query.to);
-  const from = query.from === undefined ? (to === undefined ? undefined : to - DAY_MS) : instant(query.from);
-  if (from === undefined || to === undefined || from >= to)
+  const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  if (query.cursor !== undefined && !cursor) return { ok: false, problem: "cursor is invalid" };
+  const fixedTo = cursor ? cursor.to : query.to === undefined ? undefined : instant(query.to);
+  if (query.to !== undefined && fixedTo === undefined && !cursor)
+    return { ok: false, problem: "to must be an ISO 8601 time or epoch milliseconds" };
+  const to = fixedTo ?? Date.now() + 1;
+  const from = cursor?.from ?? (query.from === undefined ? to - DAY_MS : instant(query.from));
+  if (from === undefined || from >= to)
     return { ok: false, problem: "from and to must be ISO 8601 times or epoch milliseconds, from before to" };
   if (to - from > MAX_RANGE_DAYS * DAY_MS) return { ok: false, problem: `at most ${MAX_RANGE_DAYS} days per query` };
-  const cursor = query.cursor === undefined ? { i: 0, s: 0 } : decodeCursor(query.cursor);
-  if (!cursor) return { ok: false, problem: "cursor is invalid" };
   const agents = query.agent === undefined ? allAgents() : [query.agent];
   return {
     ok: true,
     value: {
       shards: shardsBetween(agents, from, to),
-      filter: { type: query.type, agent: query.agent, useCase: query.use_case, decision: query.decision, from, to },
-      cursor,
+      // The shard already selects the agent (broker-level events have none stored), so no agent filter inside it.
+      filter: { type: query.type, useCase: query.use_case, decision: query.decision, from, to },
+      cursor: cursor ?? (fixedTo === undefined ? { i: 0, s: 0, from } : { i: 0, s: 0, from, to: fixedTo }),
       limit: query.limit,
     },
   };
@@ -120,9 +129,11 @@ function encodeCursor(cursor: Cursor): string {
 function decodeCursor(text: string): Cursor | undefined {
   try {
     const json = JSON.parse(atob(text.replace(/-/g, "+").replace(/_/g, "/"))) as unknown;
-    if (typeof json === "object" && json !== null && Number.isInteger((json as Cursor).i) && Number.isInteger((json as Cursor).s)) {
-      const { i, s } = json as Cursor;
-      return i >= 0 && s >= 0 ? { i, s } : undefined;
+    const c = json as Partial<Cursor> | null;
+    const whole = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+    if (c && whole(c.i) && whole(c.s) && whole(c.from) && (c.to === undefined || (whole(c.to) && (c.from as number) < c.to))) {
+      const { i, s, from, to } = c as Cursor;
+      return to === undefined ? { i, s, from } : { i, s, from, to };
     }
   } catch {
     // fall through: not a cursor this broker issued

@@ -45,7 +45,7 @@ export function approvalRoutes(options: ApprovalRoutesOptions = {}): Hono<AppEnv
     if (!APPROVAL_ID.test(id) || token === undefined || !LINK_TOKEN.test(token)) return respond(c, refusal(c, "unknown_link"));
     const viewed = await c.env.APPROVAL_REQUEST.getByName(id).view(await hashSecret(token), now);
     if (!viewed.ok) return respond(c, refusal(c, viewed.problem));
-    note(c, { approver: viewed.view.viewer });
+    note(c, { approver: viewed.view.viewer, agent: viewed.view.grant.agentId, use_case: viewed.view.grant.useCaseId });
     const stepUp = await chooseStepUp(c, viewed.view, viewed.nonce);
     note(c, { step_up: stepUp.kind });
     return respond(c, renderApproval({ view: viewed.view, nonce: viewed.nonce, token, now, stepUp }));
@@ -68,7 +68,7 @@ export function approvalRoutes(options: ApprovalRoutesOptions = {}): Hono<AppEnv
     // The link decides who is approving; the proof below must be for that same person.
     const viewed = await stub.view(linkTokenHash, now);
     if (!viewed.ok) return respond(c, refusal(c, viewed.problem));
-    note(c, { approver: viewed.view.viewer });
+    note(c, { approver: viewed.view.viewer, agent: viewed.view.grant.agentId, use_case: viewed.view.grant.useCaseId });
 
     // A deny can only reduce access, so it needs no step-up (and a phished link can at worst block a request).
     const proof: Proof =

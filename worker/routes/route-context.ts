@@ -24,6 +24,7 @@ export function grantContext(c: Context<AppEnv>): GrantContext {
 /** Log fields of a refusal: the reason code and, for identity failures, which check failed (never a token). */
 export function refusalFields(reason: Reason): Record<string, string> {
   const fields: Record<string, string> = { decision: "denied", reason: reason.code };
+  if (reason.code === "budget_exhausted") fields.detail = reason.budget.slice(0, 128);
   if (reason.code === "client_assertion_invalid" || reason.code === "subject_token_invalid") {
     fields.failure = reason.failure;
     // The detail may echo attacker-chosen text (an unknown kid or iss): bounded so it cannot bloat the log.
