@@ -21,7 +21,7 @@ export default defineConfig({
           name: "workers",
           // The first request of a file loads the whole worker in a fresh isolate; on a busy 2-core CI machine that can take seconds.
           testTimeout: 30_000,
-          include: ["test/{unit,worker,durable-objects,attacks,verifier,approvals,audit}/**/*.test.ts"],
+          include: ["test/{unit,worker,durable-objects,attacks,verifier,approvals,audit,admin}/**/*.test.ts"],
         },
       },
       {

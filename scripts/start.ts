@@ -17,9 +17,12 @@ console.log(`
 
   Get a first token, in another terminal:
     npm run agent -- support-bot crm.customers.read "look up a customer"
+  Ask for something that needs a human, then approve it from the captured mail:
+    npm run approval -- billing-agent billing.invoices.refund "refund invoice INV-42"
+    open ${DEV_VARS.APPROVAL_ORIGIN}/dev/outbox
+  Admin (token "${DEV_VARS.ADMIN_TOKEN}"): ${DEV_VARS.APPROVAL_ORIGIN}/admin, /admin/agents/support-bot, /admin/audit
   Discovery and keys:
     curl ${DEV_VARS.ISSUER}/.well-known/oauth-authorization-server
-    curl ${DEV_VARS.ISSUER}/.well-known/jwks.json
 `);
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal));

@@ -3,7 +3,7 @@ import type { AppEnv } from "../app-env.ts";
 import { pageSecurityHeaders } from "../middleware/page-security-headers.ts";
 
 /**
- * The approval and enrolment pages' only stylesheet and script, served from the broker's own origin so the
+ * The approval, enrolment and admin pages' only stylesheet and script, served from the broker's own origin so the
  * pages' CSP can forbid inline code (`script-src 'self'; style-src 'self'`). They hold no secret and may be cached.
  */
 
@@ -36,6 +36,35 @@ button:disabled { opacity: 0.6; cursor: progress; }
 .notice { border: 1px solid var(--line); border-radius: 0.5rem; padding: 0.5rem 0.9rem; }
 .status:empty { display: none; }
 .status { font-weight: 600; }
+`;
+
+/** The admin page (worker/admin/admin-page.tsx): wide tables that scroll sideways on a phone rather than squash. */
+const ADMIN_CSS = `main.wide { max-width: 78rem; }
+.admin-head { display: flex; flex-wrap: wrap; align-items: flex-end; justify-content: space-between; gap: 0.75rem; }
+.admin-head p { margin: 0.25rem 0; }
+.table-wrap { overflow-x: auto; border: 1px solid var(--line); border-radius: 0.5rem; }
+table { width: 100%; min-width: 48rem; border-collapse: collapse; font-size: 0.92rem; }
+th, td { text-align: left; vertical-align: top; padding: 0.5rem 0.65rem; border-bottom: 1px solid var(--line); }
+tbody tr:last-child td { border-bottom: 0; }
+th { font-weight: 600; background: color-mix(in srgb, var(--fg) 5%, transparent); white-space: nowrap; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; }
+td.when, td code.id, .use-cases code { white-space: nowrap; overflow-wrap: normal; }
+td.when { font-variant-numeric: tabular-nums; }
+td.intent { max-width: 22rem; white-space: pre-wrap; overflow-wrap: anywhere; }
+td.reason { min-width: 13rem; max-width: 20rem; overflow-wrap: anywhere; }
+.badge { display: inline-block; padding: 0.05rem 0.5rem; border-radius: 999px; border: 1px solid currentColor; font-size: 0.82rem; font-weight: 600; white-space: nowrap; }
+.badge.yes { color: var(--ok); }
+.badge.no { color: var(--no); }
+.badge.neutral { color: var(--muted); }
+.budgets, .use-cases { list-style: none; margin: 0.25rem 0 0; padding: 0; }
+.budgets li + li { margin-top: 0.4rem; }
+.use-cases { font-size: 0.85rem; }
+meter { width: 7rem; height: 0.8rem; vertical-align: middle; }
+.budget-left { font-variant-numeric: tabular-nums; font-weight: 600; }
+.sign-in { display: grid; gap: 0.5rem; margin: 1rem 0; }
+.sign-in label { font-weight: 600; }
+.sign-in input { font: inherit; padding: 0.6rem 0.7rem; border: 1px solid var(--line); border-radius: 0.5rem; background: transparent; color: inherit; }
+button.secondary { width: auto; min-height: 2.25rem; padding: 0 1rem; background: transparent; color: var(--accent); border-color: var(--accent); }
 `;
 
 /**
@@ -154,7 +183,7 @@ const APPROVAL_JS = `(function () {
 `;
 
 export const PAGE_ASSETS = {
-  "/assets/approval.css": { body: APPROVAL_CSS, type: "text/css; charset=utf-8" },
+  "/assets/approval.css": { body: APPROVAL_CSS + ADMIN_CSS, type: "text/css; charset=utf-8" },
   "/assets/approval.js": { body: APPROVAL_JS, type: "text/javascript; charset=utf-8" },
 } as const;
 

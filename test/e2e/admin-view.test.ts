@@ -1,0 +1,168 @@
+/**
+ * The admin view end to end: the real broker bundle in workerd, agents using Writ's own client SDK, and an admin
+ * in headless Chromium who signs in with the admin token, watches agents and budgets, and sees a refused token
+ * request and a pending CIBA approval appear after a reload. The page has no script, so what Chromium shows is
+ * exactly what the server rendered; a dialog or a CSP violation fails the test.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { JWK } from "jose";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requestApproval, requestToken, WritTokenError } from "../../client/index.ts";
+import { DEV_VARS } from "../../scripts/dev-vars.ts";
+import { PROJECT_ROOT } from "../../scripts/policy-path.ts";
+import { launchChromium, openPhone, saveScreenshot } from "./browser.ts";
+import { type Broker, startBroker } from "./start-broker.ts";
+
+const DEMO_KEYS = JSON.parse(readFileSync(resolve(PROJECT_ROOT, "policy/demo-agent-keys.json"), "utf8")) as Record<string, JWK>;
+const DESKTOP = { width: 1280, height: 900 } as const;
+const XSS_INTENT = `<script>alert("admin")</script><img src=x onerror=alert(1)> look up ticket SUP-12`;
+const PENDING_INTENT = "refund invoice INV-5120: charged twice for April";
+
+let broker: Broker;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+/** What Chromium complained about: dialogs opened (script ran), CSP violations, page errors. */
+const problems: string[] = [];
+
+beforeAll(async () => {
+  [broker, browser] = await Promise.all([startBroker(), launchChromium()]);
+  context = await browser.newContext({ viewport: DESKTOP });
+  page = await context.newPage();
+  page.on("dialog", (dialog) => {
+    problems.push(`dialog: ${dialog.message()}`);
+    void dialog.dismiss();
+  });
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    // Chromium logs every 401 page as a failed load; only a blocked script or style is a problem here.
+    if (/Content Security Policy|Refused to/.test(message.text())) problems.push(`console: ${message.text()}`);
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await broker?.dispose();
+});
+
+function agent(agentId: string) {
+  const privateJwk = DEMO_KEYS[agentId];
+  if (!privateJwk) throw new TypeError(`no demo key for ${agentId}`);
+  return { issuer: broker.url, agentId, privateJwk };
+}
+
+/** The text as rendered, which is what the admin reads. */
+async function text(selector: string): Promise<string> {
+  // biome-ignore lint/performance/useDomNodeTextContent: Playwright's Locator.innerText, not a DOM node read.
+  return (await page.locator(selector).first().innerText()).trim();
+}
+
+describe("the admin view in Chromium", () => {
+  it("asks a browser without a session to sign in, and shows nothing else", async () => {
+    const response = await page.goto(`${broker.url}/admin`);
+
+    expect(response?.status()).toBe(401);
+    expect(await text("h1")).toBe("Sign in");
+    expect(await page.locator("#admin-token").getAttribute("type")).toBe("password");
+    expect(await page.content()).not.toContain("support-bot");
+    await saveScreenshot(page, "admin-sign-in");
+  });
+
+  it("refuses a wrong admin token and sets no cookie", async () => {
+    await page.fill("#admin-token", "not-the-token");
+    await Promise.all([page.waitForURL(`${broker.url}/admin/session`), page.click("#sign-in-form button")]);
+
+    expect(await text("#sign-in-message")).toBe("That admin token was not accepted.");
+    expect(await context.cookies()).toEqual([]);
+  });
+
+  it("signs in with the dev admin token: an HttpOnly, SameSite=Strict session cookie for /admin only", async () => {
+    await page.goto(`${broker.url}/admin`);
+    await page.fill("#admin-token", DEV_VARS.ADMIN_TOKEN);
+    await Promise.all([page.waitForURL(`${broker.url}/admin`), page.click("#sign-in-form button")]);
+
+    expect(await text("h1")).toBe("Broker overview");
+    expect(await text("#signed-in")).toContain("Signed in as the admin token (browser session)");
+    const [cookie, ...more] = await context.cookies();
+    expect(more).toEqual([]);
+    expect(cookie).toMatchObject({ name: "writ_admin_session", path: "/admin", httpOnly: true, sameSite: "Strict" });
+    expect(cookie?.value).not.toContain(DEV_VARS.ADMIN_TOKEN);
+    // The cookie opens the page only: the admin API still wants the bearer token.
+    const api = await page.request.get(`${broker.url}/admin/agents/support-bot`);
+    expect(api.status()).toBe(401);
+  });
+
+  it("lists every agent with its status and what is left of its budgets", async () => {
+    expect(await page.locator("tr[data-agent]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-agent")))).toEqual([
+      "support-bot",
+      "billing-agent",
+      "report-bot",
+      "retired-bot",
+    ]);
+    expect(await text('tr[data-agent="support-bot"] .badge')).toBe("active");
+    expect(await text('tr[data-agent="retired-bot"] .badge')).toBe("disabled in policy");
+    expect(await text('tr[data-agent="support-bot"] li[data-budget="agent support-bot: 5000 tokens per day"]')).toContain("5000 of 5000");
+    expect(await text('tr[data-agent="report-bot"]')).toContain("2 of 2");
+    expect(await text("#no-pending")).toBe("No approval request is waiting for a decision.");
+  });
+
+  it("after a reload, shows a refused token request, a spent budget and a pending CIBA approval", async () => {
+    const refused = await requestToken({ ...agent("support-bot"), useCase: "billing.invoices.refund", intent: "refund it myself" }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(WritTokenError);
+    expect((refused as WritTokenError).error).toBe("invalid_scope");
+    await requestToken({ ...agent("support-bot"), useCase: "crm.customers.read", intent: XSS_INTENT });
+    const started = await requestApproval({ ...agent("billing-agent"), useCase: "billing.invoices.refund", intent: PENDING_INTENT });
+    const approvalId = started.auth_req_id.split(".")[0] ?? "";
+
+    // Audit events are written just after each response: reload until they are all listed.
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          return page.locator(`tr[data-approval="${approvalId}"], tr[data-type="token_request"]`).count();
+        },
+        { timeout: 10_000, interval: 200 },
+      )
+      .toBeGreaterThanOrEqual(3);
+
+    const pending = await text(`tr[data-approval="${approvalId}"]`);
+    expect(pending).toContain("billing-agent");
+    expect(pending).toContain("billing.invoices.refund");
+    expect(pending).toContain(PENDING_INTENT);
+    expect(pending).toContain("0 of 2");
+    expect(await text('tr[data-agent="billing-agent"] td[data-open-approvals]')).toBe("1");
+    expect(await text('tr[data-type="token_request"][data-decision="denied"]')).toContain("use_case_not_allowed");
+    // Markup from an agent is shown as the text it is; nothing ran (a dialog would be in `problems`).
+    expect(await text('tr[data-type="token_request"][data-decision="issued"] td.intent')).toBe(XSS_INTENT);
+    expect(await page.locator("main script, main img").count()).toBe(0);
+    expect(await text('tr[data-agent="support-bot"] li[data-budget="agent support-bot: 5000 tokens per day"]')).toContain("4999 of 5000");
+    // No approver link anywhere on the page.
+    expect(await page.locator('a[href*="/approvals/"]').count()).toBe(0);
+    expect(await page.content()).not.toContain("?t=");
+
+    const screenshot = await saveScreenshot(page, "admin");
+    expect(screenshot.endsWith("test-results/screenshots/admin.png")).toBe(true);
+    const phone = await openPhone(browser);
+    await phone.context.addCookies(await context.cookies());
+    await phone.page.goto(`${broker.url}/admin`);
+    await saveScreenshot(phone.page, "admin-phone");
+    await phone.context.close();
+  });
+
+  it("signs out: the cookie is gone and the page asks to sign in again", async () => {
+    await Promise.all([page.waitForURL(`${broker.url}/admin/sign-out`), page.click("#sign-out-form button")]);
+
+    expect(await text("#sign-in-message")).toBe("You are signed out.");
+    expect(await context.cookies()).toEqual([]);
+    expect((await page.goto(`${broker.url}/admin`))?.status()).toBe(401);
+  });
+
+  it("ran no script and broke no CSP rule on any page", () => {
+    expect(problems).toEqual([]);
+  });
+});

@@ -1,0 +1,135 @@
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { renderOverview, renderSignIn, type SignInReason } from "../admin/admin-page.tsx";
+import { ADMIN_SESSION_COOKIE, ADMIN_SESSION_TTL_SECONDS, issueAdminSession, sessionCookieOptions } from "../admin/admin-session.ts";
+import { loadOverview } from "../admin/load-overview.ts";
+import type { AppEnv } from "../app-env.ts";
+import { ACCESS_JWT_HEADER, type AccessKeySource } from "../approvals/access-jwt.ts";
+import type { RenderedPage } from "../approvals/page.tsx";
+import { sameSecret } from "../http/bearer.ts";
+import { readForm } from "../http/read-form.ts";
+import { log } from "../log.ts";
+import { adminAuth } from "../middleware/admin-auth.ts";
+import { pageSecurityHeaders } from "../middleware/page-security-headers.ts";
+import { activePolicy } from "../policy/active-policy.ts";
+import type { CompiledPolicy } from "../policy/compile-policy.ts";
+
+export type AdminViewOptions = {
+  /** Where Cloudflare Access keys come from; tests pass a local key set. */
+  accessKeys?: AccessKeySource;
+  /** Tests substitute a policy; default: the deployed one. */
+  policy?: CompiledPolicy;
+  /** Epoch milliseconds; tests move the clock. */
+  now?: () => number;
+};
+
+const CHALLENGE = 'Bearer realm="writ-admin"';
+
+/**
+ * The admin view, mounted at "/":
+ * - `GET /admin`: agents and their budgets, pending approval requests and recent decisions, for an admin behind
+ *   Cloudflare Access, with the bearer secret, or with the session cookie below; anyone else gets a sign-in form.
+ * - `POST /admin/session` (form: `token`): trades the admin token for a one-hour session cookie (HttpOnly,
+ *   SameSite=Strict, Path=/admin) that only `GET /admin` accepts, so it can look but never change anything.
+ * - `POST /admin/sign-out`: drops the cookie.
+ *
+ * @example
+ * app.route("/", adminViewRoutes());
+ */
+export function adminViewRoutes(options: AdminViewOptions = {}): Hono<AppEnv> {
+  const policy = options.policy ?? activePolicy;
+  const clock = options.now ?? Date.now;
+  const routes = new Hono<AppEnv>();
+  const auth = adminAuth({
+    ...(options.accessKeys ? { accessKeys: options.accessKeys } : {}),
+    session: true,
+    // Without an admin token only Access can sign anyone in: no point offering the token form.
+    onRefused: (c, why) =>
+      respond(c, renderSignIn(!c.env.ADMIN_TOKEN && why === "no_credential" ? "token_not_configured" : signInReason(why))),
+  });
+
+  routes.get("/admin", pageSecurityHeaders(), signInWhenAnonymous(), auth, async (c) => {
+    const admin = c.get("outcome").admin;
+    const overview = await loadOverview(c.env, policy, clock());
+    return respond(
+      c,
+      renderOverview({
+        overview,
+        admin: admin === "token" ? "the admin token" : admin === "session" ? "the admin token (browser session)" : String(admin),
+        signOut: admin === "session",
+      }),
+    );
+  });
+
+  routes.post("/admin/session", pageSecurityHeaders(), async (c) => {
+    if (!sameOrigin(c)) return signInRefused(c, "cross_origin");
+    const expected = c.env.ADMIN_TOKEN;
+    if (!expected) return signInRefused(c, "token_not_configured");
+    const form = await readForm(c.req.raw);
+    const presented = form.ok ? form.value.single.token : undefined;
+    if (!presented || !(await sameSecret(presented, expected))) return signInRefused(c, "bad_token");
+    const { value, session } = await issueAdminSession(expected, clock());
+    setCookie(c, ADMIN_SESSION_COOKIE, value, sessionCookieOptions(c.req.url, ADMIN_SESSION_TTL_SECONDS));
+    Object.assign(c.get("outcome"), { admin: "token", admin_session: session.id, decision: "admin_signed_in" });
+    // 303: the browser follows with a GET, so a reload never re-posts the token.
+    return c.redirect("/admin", 303);
+  });
+
+  routes.post("/admin/sign-out", pageSecurityHeaders(), (c) => {
+    if (!sameOrigin(c)) return signInRefused(c, "cross_origin");
+    const { path, secure, sameSite, httpOnly } = sessionCookieOptions(c.req.url, 0);
+    deleteCookie(c, ADMIN_SESSION_COOKIE, { path, secure, sameSite, httpOnly });
+    Object.assign(c.get("outcome"), { decision: "admin_signed_out" });
+    return respond(c, renderSignIn("signed_out"));
+  });
+
+  return routes;
+}
+
+/**
+ * A browser that presents nothing at all gets the sign-in form straight away: that is not a failed sign-in, so
+ * it is neither logged as one nor audited as one. Anything presented goes through adminAuth.
+ */
+function signInWhenAnonymous(): MiddlewareHandler<AppEnv> {
+  return async function signInWhenAnonymousHandler(c, next) {
+    const presented =
+      c.req.header("authorization") !== undefined ||
+      c.req.header(ACCESS_JWT_HEADER) !== undefined ||
+      getCookie(c, ADMIN_SESSION_COOKIE) !== undefined;
+    // With no admin token configured adminAuth has the answer: Access only, or closed (503).
+    if (presented || !c.env.ADMIN_TOKEN) return next();
+    Object.assign(c.get("outcome"), { decision: "sign_in_required" });
+    return respond(c, renderSignIn("no_credential"));
+  };
+}
+
+function signInReason(why: string): SignInReason {
+  if (why === "no_credential" || why === "bad_token" || why === "session_expired") return why;
+  if (why.startsWith("session_")) return "session_invalid";
+  return "access_rejected";
+}
+
+/** A sign-in that failed is an admin authentication failure: logged and audited like adminAuth's own. */
+function signInRefused(c: Context<AppEnv>, why: "bad_token" | "cross_origin" | "token_not_configured"): Response {
+  log("warn", "admin_auth_failed", { request_id: c.get("requestId"), path: c.req.path, why });
+  Object.assign(c.get("outcome"), { decision: "denied", reason: `admin_auth:${why}` });
+  return respond(c, renderSignIn(why));
+}
+
+/**
+ * Login CSRF: a sign-in (or sign-out) form posted from another site is refused. Browsers say where a request
+ * comes from in Sec-Fetch-Site, which a page cannot forge; without it, by Origin. These pages send no Referer,
+ * and so a browser posts their forms with `Origin: null`: that passes only with Sec-Fetch-Site: same-origin. A
+ * request with neither header is no browser form and carries no ambient credential to abuse.
+ */
+function sameOrigin(c: Context<AppEnv>): boolean {
+  const site = c.req.header("sec-fetch-site");
+  if (site !== undefined) return site === "same-origin";
+  const origin = c.req.header("origin");
+  return origin === undefined || origin === new URL(c.req.url).origin;
+}
+
+function respond(c: Context<AppEnv>, page: RenderedPage): Response {
+  const headers: Record<string, string> = page.status === 401 ? { "WWW-Authenticate": CHALLENGE } : {};
+  return c.html(page.html, page.status, headers);
+}
