@@ -1,21 +1,11 @@
-/**
- * The admin view end to end: the real broker bundle in workerd, agents using Writ's own client SDK, and an admin
- * in headless Chromium who signs in with the admin token, watches agents and budgets, and sees a refused token
- * request and a pending CIBA approval appear after a reload. The page has no script, so what Chromium shows is
- * exactly what the server rendered; a dialog or a CSP violation fails the test.
- */
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import type { JWK } from "jose";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requestApproval, requestToken, WritTokenError } from "../../client/index.ts";
 import { DEV_VARS } from "../../scripts/dev-vars.ts";
-import { PROJECT_ROOT } from "../../scripts/policy-path.ts";
 import { launchChromium, openPhone, saveScreenshot } from "./browser.ts";
+import { DEMO_KEYS } from "./demo-keys.ts";
 import { type Broker, startBroker } from "./start-broker.ts";
 
-const DEMO_KEYS = JSON.parse(readFileSync(resolve(PROJECT_ROOT, "policy/demo-agent-keys.json"), "utf8")) as Record<string, JWK>;
 const DESKTOP = { width: 1280, height: 900 } as const;
 const XSS_INTENT = `<script>alert("admin")</script><img src=x onerror=alert(1)> look up ticket SUP-12`;
 const PENDING_INTENT = "refund invoice INV-5120: charged twice for April";

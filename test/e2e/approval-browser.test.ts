@@ -9,17 +9,15 @@
  * as relying-party ids, so that is the origin passkeys are bound to.
  */
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { importJWK, type JWK } from "jose";
+import { importJWK } from "jose";
 import * as client from "openid-client";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_VARS } from "../../scripts/dev-vars.ts";
 import { type LocalWorker, startLocalWorker } from "../../scripts/local-broker.ts";
-import { PROJECT_ROOT } from "../../scripts/policy-path.ts";
 import { createVerifier, type WritGrant } from "../../verifier/index.ts";
 import { addVirtualAuthenticator, launchChromium, openPhone, saveScreenshot, type VirtualAuthenticator } from "./browser.ts";
+import { DEMO_KEYS } from "./demo-keys.ts";
 
 const REFUND = "billing.invoices.refund";
 const EXPORT = "crm.customers.export";
@@ -32,9 +30,6 @@ const FRANK = "frank@example.com";
 const ALICE = "alice@example.com";
 /** The broker's CIBA polling interval (CIBA §7.3): openid-client waits this long before every poll. */
 const INTERVAL_SECONDS = 5;
-
-type DemoJwk = JWK & { kid: string; alg: string };
-const DEMO_KEYS = JSON.parse(readFileSync(resolve(PROJECT_ROOT, "policy/demo-agent-keys.json"), "utf8")) as Record<string, DemoJwk>;
 
 /** An agent's openid-client configuration and the ids (cf-ray, logged as `request_id`) of the requests it sent. */
 type Agent = { config: client.Configuration; requestIds: string[] };

@@ -4,13 +4,11 @@
  * checked the way a downstream service checks them, with jose against the published JWKS (RFC 9068 §4).
  */
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, importJWK, type JWK, type JWTPayload, jwtVerify } from "jose";
 import * as client from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signAgentAssertion } from "../../client/index.ts";
-import { PROJECT_ROOT } from "../../scripts/policy-path.ts";
+import { DEMO_KEYS, type DemoJwk } from "./demo-keys.ts";
 import { type Broker, startBroker } from "./start-broker.ts";
 
 const READ = "crm.customers.read";
@@ -23,9 +21,6 @@ const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 /** What a downstream service allow-lists: the algorithms Writ can sign with (SIGNING_ALG). */
 const ACCESS_TOKEN_ALGORITHMS = ["ES256", "EdDSA"];
 const DEFAULT_TTL_SECONDS = 300;
-
-type DemoJwk = JWK & { kid: string; alg: string };
-const DEMO_KEYS = JSON.parse(readFileSync(resolve(PROJECT_ROOT, "policy/demo-agent-keys.json"), "utf8")) as Record<string, DemoJwk>;
 
 /** One request openid-client made, as the broker received it. `requestId` is the broker log's `request_id`. */
 type SentRequest = { requestId: string; url: string; body: URLSearchParams };

@@ -1,4 +1,5 @@
-import { exports } from "cloudflare:workers";
+import { evictDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { exchange, ISSUER, type OAuthError } from "../support/broker.ts";
 import { pollApproval, startApproval } from "../support/ciba.ts";
@@ -90,6 +91,15 @@ describe("kill switch", () => {
     expect(await introspect(fresh)).toMatchObject({ active: true });
     // Tokens from before the switch stay dead: the watermark outlives re-enabling.
     expect(await introspect(live)).toEqual({ active: false });
+  });
+
+  it("keeps an agent switched off across eviction of its ledger", async () => {
+    const live = await tokenFor("billing-agent");
+    expect((await post("/admin/agents/billing-agent/disable", ADMIN)).status).toBe(200);
+    await evictDurableObject(env.AGENT_LEDGER.getByName("billing-agent"));
+    expect((await exchange("billing-agent", { scope: "crm.customers.read" })).status).toBe(403);
+    expect(await introspect(live)).toEqual({ active: false });
+    expect((await post("/admin/agents/billing-agent/enable", ADMIN)).status).toBe(200);
   });
 
   it("shows an agent's state, budgets and latest tokens to the admin", async () => {
