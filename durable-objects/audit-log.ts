@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { AuditEvent, AuditRecord } from "../schemas/audit.ts";
 import { canonicalJson } from "../worker/approvals/request-hash.ts";
-import { base64url } from "../worker/approvals/secrets.ts";
+import { sha256 } from "../worker/approvals/secrets.ts";
 import { log } from "../worker/log.ts";
 import { migrate } from "./migrations.ts";
 
@@ -29,6 +29,19 @@ export type AuditPage = { records: AuditRecord[]; nextSeq: number | null };
 export type ChainCheck =
   | { ok: true; shard: string | null; count: number; head: string; pruned: boolean }
   | { ok: false; shard: string | null; brokenAt: number; problem: "missing" | "reordered" | "edited" | "truncated" };
+
+/** A stored event as its SQL row: the hashed body, its chain links and the indexed copies of its fields. */
+export type EventRow = {
+  seq: number;
+  ts: number;
+  type: string;
+  agent: string | null;
+  use_case: string | null;
+  decision: string | null;
+  body: string;
+  prev_hash: string;
+  hash: string;
+};
 
 /**
  * One shard of the audit trail: one agent's events of one UTC day (`<agent>/<YYYY-MM-DD>`), so a hot agent or
@@ -125,17 +138,7 @@ export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
     const shard = meta?.name ?? null;
     if (meta?.pruned_at != null) return { ok: true, shard, count: meta.pruned_count ?? 0, head: meta.pruned_head ?? "", pruned: true };
     const rows = sql
-      .exec<{
-        seq: number;
-        ts: number;
-        type: string;
-        agent: string | null;
-        use_case: string | null;
-        decision: string | null;
-        body: string;
-        prev_hash: string;
-        hash: string;
-      }>("SELECT seq, ts, type, agent, use_case, decision, body, prev_hash, hash FROM events ORDER BY seq")
+      .exec<EventRow>("SELECT seq, ts, type, agent, use_case, decision, body, prev_hash, hash FROM events ORDER BY seq")
       .toArray();
     let prev = await genesis(shard ?? "");
     let expectedSeq = 1;
@@ -184,14 +187,7 @@ export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
 }
 
 /** The indexed columns must say what the hashed body says, or a filtered query could be made to miss a record. */
-function columnsMatch(row: {
-  ts: number;
-  type: string;
-  agent: string | null;
-  use_case: string | null;
-  decision: string | null;
-  body: string;
-}): boolean {
+function columnsMatch(row: EventRow): boolean {
   const body = JSON.parse(row.body) as AuditEvent;
   return (
     body.ts === row.ts &&
@@ -209,8 +205,4 @@ function genesis(shard: string): Promise<string> {
 
 function chainHash(prev: string, seq: number, body: string): Promise<string> {
   return sha256(`${prev}\n${seq}\n${body}`);
-}
-
-async function sha256(text: string): Promise<string> {
-  return base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))));
 }

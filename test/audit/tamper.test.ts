@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { EventRow } from "../../durable-objects/audit-log.ts";
 import { GRANT_TYPE, TOKEN_TYPE } from "../../schemas/token-request.ts";
 import { base64url } from "../../worker/approvals/secrets.ts";
 import { assertionFor } from "../support/broker.ts";
@@ -10,18 +11,6 @@ import { adminGet, auditAll, DAY_MS, dayOf, dayStart, probe, scratchAgent, seedE
  * Issue #5: each shard is a hash chain, and /admin/audit/verify detects any edit, deletion or reordering and says
  * where. Tampering is done the way an insider with storage access would: SQL on the shard's Durable Object.
  */
-
-type Row = {
-  seq: number;
-  ts: number;
-  type: string;
-  agent: string | null;
-  use_case: string | null;
-  decision: string | null;
-  body: string;
-  prev_hash: string;
-  hash: string;
-};
 
 /** Runs SQL statements (each a string, or a statement and its bindings) on the shard's own storage. */
 function tamper(shard: string, ...statements: (string | [string, ...(string | number)[]])[]): Promise<void> {
@@ -37,9 +26,9 @@ async function linkHash(prev: string, seq: number, body: string): Promise<string
   return base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${prev}\n${seq}\n${body}`))));
 }
 
-function rowsOf(shard: string): Promise<Row[]> {
+function rowsOf(shard: string): Promise<EventRow[]> {
   return runInDurableObject(env.AUDIT_LOG.getByName(shard), (_instance, state) =>
-    state.storage.sql.exec<Row>("SELECT * FROM events ORDER BY seq").toArray(),
+    state.storage.sql.exec<EventRow>("SELECT * FROM events ORDER BY seq").toArray(),
   );
 }
 

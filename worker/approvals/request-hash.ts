@@ -1,19 +1,13 @@
 import type { RequestedGrant } from "../../schemas/approval.ts";
-import { base64url } from "./secrets.ts";
+import { sha256 } from "./secrets.ts";
 
 /**
  * SHA-256 over a canonical JSON form of the request (keys sorted, arrays of names sorted, no whitespace):
  * two requests that would yield the same token hash the same, and any difference shows. This is what an
  * approval is bound to, and what the token carries as `approval.request_hash`.
  */
-export async function requestHash(grant: RequestedGrant): Promise<string> {
-  const canonical = canonicalJson({
-    ...grant,
-    actions: [...grant.actions].sort(),
-    locations: [...grant.locations].sort(),
-  });
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical));
-  return base64url(new Uint8Array(digest));
+export function requestHash(grant: RequestedGrant): Promise<string> {
+  return sha256(canonicalJson({ ...grant, actions: [...grant.actions].sort(), locations: [...grant.locations].sort() }));
 }
 
 /** JSON with object keys in code-point order at every depth (the ordering rule of RFC 8785). */

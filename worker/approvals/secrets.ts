@@ -1,18 +1,24 @@
+import * as jose from "jose";
+
 /** Unguessable one-time secrets (link tokens, auth_req_id parts), stored only as SHA-256 hashes. */
 const SECRET_BYTES = 32;
 
+/** Unpadded base64url (RFC 4648 §5), from jose rather than written again. */
 export function base64url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return jose.base64url.encode(bytes);
 }
 
 export function randomSecret(bytes = SECRET_BYTES): string {
   return base64url(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
-export async function hashSecret(secret: string): Promise<string> {
-  return base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret))));
+/** SHA-256 of a text, base64url: the one digest behind secret hashes, request hashes and the audit chain. */
+export async function sha256(text: string): Promise<string> {
+  return base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))));
+}
+
+export function hashSecret(secret: string): Promise<string> {
+  return sha256(secret);
 }
 
 /** Compares two hashes without leaking, through timing, how many leading characters matched. */
