@@ -1,12 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
-import { readConfig } from "../config.ts";
-import { readForm } from "../http/read-form.ts";
-import { authenticateCaller } from "../http/service-auth.ts";
 import { activePolicy } from "../policy/active-policy.ts";
-import { activeKeys } from "../tokens/signing-keys.ts";
-import { verifyIssuedToken } from "../tokens/verify-issued-token.ts";
-import { oauthRefusal } from "./oauth-refusal.ts";
+import { readCallerToken } from "./caller-token.ts";
 
 const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" };
 
@@ -16,18 +11,11 @@ const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" };
  * enabled and was not disabled after it was issued. A service sees only tokens issued for it.
  */
 export async function introspectRoute(c: Context<AppEnv>): Promise<Response> {
-  const caller = await authenticateCaller(c.env, c.req.header("authorization"));
-  if (!caller) return oauthRefusal(c, 401, "invalid_client", "introspection needs a service credential or the admin token");
-  const form = await readForm(c.req.raw);
-  if (!form.ok) return oauthRefusal(c, 400, "invalid_request", "form body required");
-  const token = form.value.single.token;
-  if (!token) return oauthRefusal(c, 400, "invalid_request", 'parameter "token" is required');
-
-  const config = readConfig(c.env);
-  const now = new Date();
-  const claims = await verifyIssuedToken(token, await activeKeys(c.env, config), config.issuer, now);
+  const call = await readCallerToken(c, "introspection");
+  if (call instanceof Response) return call;
+  const { claims } = call;
   const outcome = c.get("outcome");
-  if (!claims || (caller.kind === "service" && claims.aud !== caller.audience)) {
+  if (!claims) {
     outcome.active = false;
     return c.json({ active: false }, 200, NO_STORE);
   }
