@@ -1,7 +1,7 @@
-import type { Child, FC, PropsWithChildren } from "hono/jsx";
+import type { FC, PropsWithChildren } from "hono/jsx";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AuditEventType } from "../../schemas/audit.ts";
-import type { RenderedPage } from "../approvals/page.tsx";
+import { page, type RenderedPage } from "../approvals/page.tsx";
 import type { Overview } from "./load-overview.ts";
 import { type AgentRow, type AgentStatus, type DecisionRow, type PendingRow, RECENT_TOKENS_SHOWN } from "./overview.ts";
 
@@ -312,10 +312,6 @@ const Layout: FC<PropsWithChildren<{ title: string; wide?: boolean }>> = ({ titl
     </body>
   </html>
 );
-
-function page(status: ContentfulStatusCode, body: Child): RenderedPage {
-  return { status, html: `<!doctype html>${String(body)}` };
-}
 
 function utc(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")} UTC`;

@@ -19,7 +19,3 @@ export function parseAuthReqId(authReqId: string): { approvalId: string; secret:
   if (extra !== undefined || approvalId === undefined || secret === undefined) return undefined;
   return APPROVAL_ID.test(approvalId) && SECRET.test(secret) ? { approvalId, secret } : undefined;
 }
-
-export function isApprovalId(value: string): boolean {
-  return APPROVAL_ID.test(value);
-}

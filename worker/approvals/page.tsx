@@ -374,7 +374,8 @@ const Vote: FC<{ decision: Decision | undefined }> = ({ decision }) => {
   );
 };
 
-function page(status: ContentfulStatusCode, body: Child): RenderedPage {
+/** A rendered document with its status: shared by the approval, enrolment and admin pages. */
+export function page(status: ContentfulStatusCode, body: Child): RenderedPage {
   return { status, html: `<!doctype html>${String(body)}` };
 }
 

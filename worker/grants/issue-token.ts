@@ -80,7 +80,7 @@ export function replayReason(agent: AuthenticatedAgent, replayedJti: string): Re
     : { code: "client_assertion_invalid", failure: "replayed" };
 }
 
-export async function mintToken(
+async function mintToken(
   grant: RequestedGrant,
   ctx: MintContext,
   approval?: ApprovalClaim,
