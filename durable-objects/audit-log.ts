@@ -49,9 +49,15 @@ export type EventRow = {
  * deleting or reordering any record breaks the chain, and `verify` says where.
  */
 export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
+  /** Whether the retention alarm is set, kept in memory so an append does not read it back from storage each time. */
+  #alarmArmed = false;
+
   constructor(ctx: DurableObjectState, env: { AUDIT_RETENTION_DAYS?: string }) {
     super(ctx, env);
-    ctx.blockConcurrencyWhile(async () => migrate(ctx.storage.sql, MIGRATIONS));
+    ctx.blockConcurrencyWhile(async () => {
+      migrate(ctx.storage.sql, MIGRATIONS);
+      this.#alarmArmed = (await ctx.storage.getAlarm()) !== null;
+    });
   }
 
   /** Appends events in order. Serialised, so the chain never forks; all of a batch or none of it is written. */
@@ -86,7 +92,10 @@ export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
             r.hash,
           );
       });
-      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(this.#pruneAt(events[0]?.ts ?? Date.now()));
+      if (!this.#alarmArmed) {
+        await this.ctx.storage.setAlarm(this.#pruneAt(events[0]?.ts ?? Date.now()));
+        this.#alarmArmed = true;
+      }
       // An anchor outside this object's storage: Workers Logs keeps every shard's head as it grows.
       log("info", "audit_appended", { shard, seq, head: prev });
       return seq;
@@ -173,6 +182,7 @@ export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
       sql.exec("UPDATE shard SET pruned_at = ?, pruned_count = ?, pruned_head = ?", Date.now(), count, check.head);
       sql.exec("DELETE FROM events");
     });
+    this.#alarmArmed = false;
   }
 
   #shardName(): string | null {
