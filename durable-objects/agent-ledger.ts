@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { checkBudgets, DAY_MS } from "../worker/budgets/budget-check.ts";
 import type { BudgetRule } from "../worker/budgets/budget-rules.ts";
+import { GroupCommit } from "./group-commit.ts";
 import { adjustUsage, chargeBudgets, readBudgetState } from "./ledger-budgets.ts";
 import { migrate } from "./migrations.ts";
 
@@ -67,6 +68,8 @@ export type UsageResult =
  */
 export class AgentLedger extends DurableObject {
   #alarmAt: number | null = null;
+  /** Token and poll calls of many concurrent requests share one commit; each still answers only once it is durable. */
+  #group = new GroupCommit();
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env as never);
@@ -79,9 +82,13 @@ export class AgentLedger extends DurableObject {
   /**
    * The token path's one round trip: refuse a disabled agent, burn the proofs, check every budget and charge the
    * token, all in one transaction, so that no concurrency can double-spend a budget or reuse a proof. Nothing
-   * is written on refusal. `charge` is absent where no token is issued yet (a CIBA poll burns its proof only).
+   * is written on refusal. Calls arriving together are committed together (group commit).
    */
-  issue(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number): IssueResult {
+  issue(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number): Promise<IssueResult> {
+    return this.#group.run(() => this.#issueNow(proofs, charge, rules, now));
+  }
+
+  #issueNow(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number): IssueResult {
     return this.ctx.storage.transactionSync((): IssueResult => {
       const sql = this.ctx.storage.sql;
       if (this.#state().disabled) return { ok: false, reason: "disabled" };
@@ -105,9 +112,11 @@ export class AgentLedger extends DurableObject {
   }
 
   /** Atomically: refuse if any proof was seen before, otherwise record them all. Nothing is written on refusal. */
-  admit(proofs: ProofUse[], nowSeconds: number): AdmitResult {
-    const replayed = this.ctx.storage.transactionSync(() => this.#burn(proofs, nowSeconds));
-    return replayed === undefined ? { ok: true } : { ok: false, replayedJti: replayed };
+  admit(proofs: ProofUse[], nowSeconds: number): Promise<AdmitResult> {
+    return this.#group.run(() => {
+      const replayed = this.ctx.storage.transactionSync(() => this.#burn(proofs, nowSeconds));
+      return replayed === undefined ? { ok: true } : { ok: false, replayedJti: replayed };
+    });
   }
 
   /**
