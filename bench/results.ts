@@ -48,7 +48,15 @@ export type VerifierResult =
 /** Peak heap of the broker's isolate (Runtime.getHeapUsage) while loaded, garbage included; live = after a forced GC at the end. */
 export type MemoryResult =
   | { skipped: string }
-  | { peakUsedBytes: number; peakTotalBytes: number; idleUsedBytes: number; liveAfterLoadBytes: number; samples: number };
+  | {
+      peakUsedBytes: number;
+      peakTotalBytes: number;
+      idleUsedBytes: number;
+      liveAfterLoadBytes: number;
+      samples: number;
+      /** Each Writ path at the target concurrency, on the inspected broker. */
+      byPath: { id: string; label: string; peakUsedBytes: number }[];
+    };
 
 export type BenchResults = {
   generatedAt: string;
@@ -208,7 +216,8 @@ export function formatReport(results: BenchResults): string {
     "skipped" in m
       ? `memory: skipped (${m.skipped})`
       : `memory: broker isolate peak heap ${fmt(m.peakUsedBytes / MB, 1)} MB used (garbage included) / ${fmt(m.peakTotalBytes / MB, 1)} MB reserved; ` +
-          `live after load and a full GC ${fmt(m.liveAfterLoadBytes / MB, 1)} MB; idle at start ${fmt(m.idleUsedBytes / MB, 1)} MB; ${m.samples} samples`,
+          `live after load and a full GC ${fmt(m.liveAfterLoadBytes / MB, 1)} MB; idle at start ${fmt(m.idleUsedBytes / MB, 1)} MB; ${m.samples} samples ` +
+          `(${m.byPath.map((p) => `${p.label}: ${fmt(p.peakUsedBytes / MB, 1)} MB`).join("; ")})`,
   );
   for (const profile of results.profiles ?? []) {
     lines.push(`CPU profile, ${profile.path}, c${results.settings.targetConcurrency} (${profile.file}), self time:`);

@@ -1,6 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
+import type { AuditEvent } from "../schemas/audit.ts";
+import { shardOf } from "../worker/audit/audit-trail.ts";
 import { checkBudgets, DAY_MS } from "../worker/budgets/budget-check.ts";
 import type { BudgetRule } from "../worker/budgets/budget-rules.ts";
+import type { WritEnv } from "../worker/env.ts";
+import { log } from "../worker/log.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { adjustUsage, chargeBudgets, readBudgetState } from "./ledger-budgets.ts";
 import { migrate } from "./migrations.ts";
@@ -17,7 +21,20 @@ const MIGRATIONS = [
    CREATE INDEX issued_tokens_by_time ON issued_tokens (issued_at);
    CREATE TABLE buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;`,
   `CREATE TABLE usage (rule TEXT NOT NULL, hour INTEGER NOT NULL, used REAL NOT NULL, PRIMARY KEY (rule, hour)) WITHOUT ROWID;`,
+  // Audit events written with the token they describe, until their audit shard has them. AUTOINCREMENT: a seq is
+  // never reused, so the shard can recognise (and skip) a batch it already has.
+  `CREATE TABLE audit_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, shard TEXT NOT NULL, body TEXT NOT NULL);`,
 ];
+
+/** Audit events forwarded per call to an audit shard. */
+const FORWARD_BATCH = 256;
+/**
+ * How long an issued token's audit event waits in the outbox for others to share its forwarding call. Under load
+ * that turns one call per token into one per window; the event itself is already durable in the outbox.
+ */
+const FORWARD_DELAY_MS = 100;
+/** When forwarding fails, the alarm tries again this much later; the events wait, durable, in the outbox. */
+const FORWARD_RETRY_MS = 30_000;
 
 /** Issued tokens are kept for the rolling daily window, which also outlives every token (max TTL 1 h) for revocation. */
 const ISSUED_RETENTION_MS = DAY_MS;
@@ -66,13 +83,22 @@ export type UsageResult =
  * used until that assertion would have expired anyway (RFC 7523 §3 item 7), which is what makes replay
  * detection exact. Budgets (issue #4) join this object so that a token costs one round trip.
  */
-export class AgentLedger extends DurableObject {
+export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
   #alarmAt: number | null = null;
+  #forwarding: Promise<void> | undefined;
+  #forwardTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Outbox events up to this seq are in their shards. Their rows are deleted by the next write transaction
+   * (no commit of their own); forgotten on eviction, in which case the shard skips the re-sent events.
+   */
+  #forwardedSeq = 0;
+  /** agent_state as last read; dropped before every write to it, so a rolled-back write is never remembered. */
+  #stateCache: { disabled: boolean; notBefore: number } | undefined;
   /** Token and poll calls of many concurrent requests share one commit; each still answers only once it is durable. */
   #group = new GroupCommit();
 
-  constructor(ctx: DurableObjectState, env: unknown) {
-    super(ctx, env as never);
+  constructor(ctx: DurableObjectState, env: Pick<WritEnv, "AUDIT_LOG">) {
+    super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage.sql, MIGRATIONS);
       this.#alarmAt = await ctx.storage.getAlarm();
@@ -82,13 +108,16 @@ export class AgentLedger extends DurableObject {
   /**
    * The token path's one round trip: refuse a disabled agent, burn the proofs, check every budget and charge the
    * token, all in one transaction, so that no concurrency can double-spend a budget or reuse a proof. Nothing
-   * is written on refusal. Calls arriving together are committed together (group commit).
+   * is written on refusal. Calls arriving together are committed together (group commit). `audit`, the request's
+   * audit event, is written in the same transaction and forwarded to its audit shard afterwards.
    */
-  issue(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number): Promise<IssueResult> {
-    return this.#group.run(() => this.#issueNow(proofs, charge, rules, now));
+  async issue(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number, audit?: AuditEvent): Promise<IssueResult> {
+    const result = await this.#group.run(() => this.#issueNow(proofs, charge, rules, now, audit));
+    if (result.ok && audit) this.#scheduleForward();
+    return result;
   }
 
-  #issueNow(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number): IssueResult {
+  #issueNow(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number, audit: AuditEvent | undefined): IssueResult {
     return this.ctx.storage.transactionSync((): IssueResult => {
       const sql = this.ctx.storage.sql;
       if (this.#state().disabled) return { ok: false, reason: "disabled" };
@@ -107,6 +136,10 @@ export class AgentLedger extends DurableObject {
         charge.expiresAt,
         JSON.stringify(charge.units),
       );
+      if (audit) {
+        sql.exec("DELETE FROM audit_outbox WHERE seq <= ?", this.#forwardedSeq);
+        sql.exec("INSERT INTO audit_outbox (shard, body) VALUES (?, ?)", shardOf(audit.agent, audit.ts), JSON.stringify(audit));
+      }
       return { ok: true };
     });
   }
@@ -191,6 +224,7 @@ export class AgentLedger extends DurableObject {
   setDisabled(disabled: boolean, now: number): { openApprovals: string[] } {
     return this.ctx.storage.transactionSync(() => {
       if (disabled) return this.#disable(now);
+      this.#stateCache = undefined;
       this.ctx.storage.sql.exec("UPDATE agent_state SET disabled = 0, changed_at = ?", now);
       return { openApprovals: [] };
     });
@@ -199,6 +233,7 @@ export class AgentLedger extends DurableObject {
   /** Inside a transaction: switch the agent off and take its open approval requests off the books. */
   #disable(now: number): { openApprovals: string[] } {
     const sql = this.ctx.storage.sql;
+    this.#stateCache = undefined;
     sql.exec("INSERT OR REPLACE INTO agent_state (id, disabled, not_before, changed_at) VALUES (1, 1, ?, ?)", now, now);
     const open = sql
       .exec<{ approval_id: string }>("SELECT approval_id FROM open_approvals")
@@ -275,25 +310,80 @@ export class AgentLedger extends DurableObject {
   }
 
   #state(): { disabled: boolean; notBefore: number } {
+    if (this.#stateCache) return this.#stateCache;
     const row = this.ctx.storage.sql
       .exec<{ disabled: number; not_before: number }>("SELECT disabled, not_before FROM agent_state")
       .toArray()[0];
-    return { disabled: row?.disabled === 1, notBefore: row?.not_before ?? 0 };
+    this.#stateCache = { disabled: row?.disabled === 1, notBefore: row?.not_before ?? 0 };
+    return this.#stateCache;
   }
 
-  /** Expired proofs can no longer be replayed (their exp check fails first), so they are dropped. */
+  #scheduleForward(): void {
+    this.#forwardTimer ??= setTimeout(() => {
+      this.#forwardTimer = undefined;
+      if (this.#forwarding) this.#scheduleForward();
+      else void this.#forwardAudit();
+    }, FORWARD_DELAY_MS);
+  }
+
+  /**
+   * Sends the outbox's audit events to their shards, oldest first; their rows go with the next write. One run at a
+   * time, at most every FORWARD_DELAY_MS, so under load one call carries many events. A shard skips events it
+   * already has (by seq), so a batch sent twice is recorded once.
+   */
+  #forwardAudit(): Promise<void> {
+    this.#forwarding ??= (async () => {
+      try {
+        while ((await this.#forwardBatch()) === FORWARD_BATCH);
+      } catch (error) {
+        const pending = this.ctx.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM audit_outbox").one().n;
+        log("error", "audit_forward_failed", { pending, message: error instanceof Error ? error.message : String(error) });
+        this.#armAlarmAt(Date.now() + FORWARD_RETRY_MS);
+      } finally {
+        this.#forwarding = undefined;
+      }
+    })();
+    return this.#forwarding;
+  }
+
+  /** Forwards the oldest events not yet forwarded; how many. */
+  async #forwardBatch(): Promise<number> {
+    const sql = this.ctx.storage.sql;
+    const rows = sql
+      .exec<{ seq: number; shard: string; body: string }>(
+        "SELECT seq, shard, body FROM audit_outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+        this.#forwardedSeq,
+        FORWARD_BATCH,
+      )
+      .toArray();
+    const last = rows.at(-1);
+    if (!last) return 0;
+    const byShard = new Map<string, { seq: number; event: AuditEvent }[]>();
+    for (const row of rows)
+      byShard.set(row.shard, [...(byShard.get(row.shard) ?? []), { seq: row.seq, event: JSON.parse(row.body) as AuditEvent }]);
+    await Promise.all([...byShard].map(([shard, items]) => this.env.AUDIT_LOG.getByName(shard).appendForwarded(shard, items)));
+    this.#forwardedSeq = last.seq;
+    return rows.length;
+  }
+
+  /** Forwards audit events left behind; drops expired proofs (their exp check fails first, so they cannot be replayed) and old tokens. */
   override async alarm(): Promise<void> {
+    this.#alarmAt = null;
+    await this.#forwardAudit();
+    this.ctx.storage.sql.exec("DELETE FROM audit_outbox WHERE seq <= ?", this.#forwardedSeq);
     const nowSeconds = Math.floor(Date.now() / 1000);
     this.ctx.storage.sql.exec("DELETE FROM used_assertions WHERE expires_at < ?", nowSeconds);
     this.ctx.storage.sql.exec("DELETE FROM issued_tokens WHERE issued_at <= ?", Date.now() - ISSUED_RETENTION_MS);
-    this.#alarmAt = null;
     const next = this.ctx.storage.sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM used_assertions").one().at;
     if (next !== null) this.#armAlarm(next);
   }
 
   #armAlarm(expiresAtSeconds: number): void {
+    this.#armAlarmAt((expiresAtSeconds + 1) * 1000);
+  }
+
+  #armAlarmAt(at: number): void {
     // One alarm per object, at the earliest deadline; later deadlines are picked up when it fires.
-    const at = (expiresAtSeconds + 1) * 1000;
     if (this.#alarmAt !== null && this.#alarmAt <= at) return;
     this.#alarmAt = at;
     void this.ctx.storage.setAlarm(at);

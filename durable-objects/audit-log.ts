@@ -12,6 +12,8 @@ const MIGRATIONS = [
   // The chain's length and head, kept beside it (and logged on every append), so cutting off the newest records shows.
   `ALTER TABLE shard ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE shard ADD COLUMN head TEXT;`,
+  // The last agent-ledger outbox seq appended (AgentLedger forwards the events it writes with tokens).
+  `ALTER TABLE shard ADD COLUMN forwarded_seq INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 const DEFAULT_RETENTION_DAYS = 400;
@@ -62,9 +64,28 @@ export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
 
   /** Appends events in order. Serialised, so the chain never forks; all of a batch or none of it is written. */
   append(shard: string, events: AuditEvent[]): Promise<number> {
+    return this.#append(shard, () => ({ events }));
+  }
+
+  /**
+   * Appends events forwarded from the agent's ledger outbox, skipping those (by outbox seq) this shard already
+   * has: the ledger may send a batch again when it could not learn that the first send succeeded.
+   */
+  appendForwarded(shard: string, items: { seq: number; event: AuditEvent }[]): Promise<number> {
+    return this.#append(shard, () => {
+      const done = this.ctx.storage.sql.exec<{ seq: number }>("SELECT forwarded_seq AS seq FROM shard").toArray()[0]?.seq ?? 0;
+      const fresh = items.filter((item) => item.seq > done);
+      return { events: fresh.map((item) => item.event), forwardedSeq: Math.max(done, ...items.map((item) => item.seq)) };
+    });
+  }
+
+  /** `select` runs inside the serialised section, so what it reads cannot change before the batch is written. */
+  #append(shard: string, select: () => { events: AuditEvent[]; forwardedSeq?: number }): Promise<number> {
     return this.ctx.blockConcurrencyWhile(async () => {
+      const { events, forwardedSeq } = select();
       const sql = this.ctx.storage.sql;
       const last = sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").toArray()[0];
+      if (events.length === 0) return last?.seq ?? 0;
       let seq = last?.seq ?? 0;
       let prev = last?.hash ?? (await genesis(shard));
       const rows: { seq: number; event: AuditEvent; body: string; prev: string; hash: string }[] = [];
@@ -78,6 +99,7 @@ export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
       this.ctx.storage.transactionSync(() => {
         if (sql.exec("SELECT 1 FROM shard").toArray().length === 0) sql.exec("INSERT INTO shard (id, name) VALUES (1, ?)", shard);
         sql.exec("UPDATE shard SET last_seq = ?, head = ?", seq, prev);
+        if (forwardedSeq !== undefined) sql.exec("UPDATE shard SET forwarded_seq = ?", forwardedSeq);
         for (const r of rows)
           sql.exec(
             "INSERT INTO events (seq, ts, type, agent, use_case, decision, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -13,5 +13,7 @@ export type AppEnv = {
     /** What the route decided, merged into the request's one log line and its audit event. */
     outcome: LogFields;
     auditExtras: AuditExtra[];
+    /** The request's own audit event is already durable (written by the agent's ledger with the token it issued). */
+    auditDelivered: boolean;
   };
 };

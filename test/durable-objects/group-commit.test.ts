@@ -5,7 +5,12 @@ describe("GroupCommit", () => {
   it("runs the work of calls made together in one later turn, in arrival order, each with its own result", async () => {
     const group = new GroupCommit();
     const ran: number[] = [];
-    const calls = [1, 2, 3].map((n) => group.run(() => (ran.push(n), n * 10)));
+    const calls = [1, 2, 3].map((n) =>
+      group.run(() => {
+        ran.push(n);
+        return n * 10;
+      }),
+    );
     // Nothing runs synchronously: later callers of the same turn can still join the group.
     expect(ran).toEqual([]);
     expect(await Promise.all(calls)).toEqual([10, 20, 30]);

@@ -26,14 +26,8 @@ export function shardsBetween(agents: readonly string[], from: number, to: numbe
 export async function recordAudit(env: WritEnv, events: AuditEvent[]): Promise<void> {
   const byShard = new Map<string, AuditEvent[]>();
   for (const event of events) {
-    const parsed = AuditEventSchema.safeParse(event);
-    // A malformed event is a bug in Writ: record what can be recorded and say so loudly.
-    if (!parsed.success) log("error", "audit_event_invalid", { type: event.type, problem: parsed.error.issues[0]?.message });
     const shard = shardOf(event.agent, event.ts);
-    byShard.set(shard, [
-      ...(byShard.get(shard) ?? []),
-      parsed.success ? parsed.data : { ts: event.ts, request_id: event.request_id, type: event.type },
-    ]);
+    byShard.set(shard, [...(byShard.get(shard) ?? []), auditable(event)]);
   }
   await Promise.all(
     [...byShard].map(async ([shard, batch]) => {
@@ -53,6 +47,14 @@ export async function recordAudit(env: WritEnv, events: AuditEvent[]): Promise<v
       }
     }),
   );
+}
+
+/** The event as the schema allows it. A malformed event is a bug in Writ: record what can be recorded and say so loudly. */
+export function auditable(event: AuditEvent): AuditEvent {
+  const parsed = AuditEventSchema.safeParse(event);
+  if (parsed.success) return parsed.data;
+  log("error", "audit_event_invalid", { type: event.type, problem: parsed.error.issues[0]?.message });
+  return { ts: event.ts, request_id: event.request_id, type: event.type };
 }
 
 /** Which audit event a request is, by route; undefined for requests that are not security events (discovery, assets). */

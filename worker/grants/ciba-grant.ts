@@ -64,7 +64,7 @@ async function issueApproved(
     agent,
     grant,
     budgetRules(agentNow, useCase),
-    { issuer: ctx.issuer, keys: await ctx.keys(), now: ctx.now, tokenExchange: false },
+    { issuer: ctx.issuer, keys: await ctx.keys(), now: ctx.now, tokenExchange: false, audit: ctx.issuanceAudit },
     approval,
   );
 }

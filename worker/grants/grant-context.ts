@@ -1,3 +1,4 @@
+import type { AuditEvent } from "../../schemas/audit.ts";
 import type { AuditExtra } from "../app-env.ts";
 import type { WritEnv } from "../env.ts";
 import type { LogFields } from "../log.ts";
@@ -16,4 +17,12 @@ export type GrantContext = {
   outcome: LogFields;
   /** Adds an audit event beyond the request's own (e.g. one per approval email). */
   audit: (extra: AuditExtra) => void;
+  issuanceAudit: IssuanceAudit;
 };
+
+/**
+ * The request's own audit event as it will read if a token is issued, so that the agent's ledger writes it in the
+ * same transaction as the token (no token without its record, and no second Durable Object call per token);
+ * `delivered` then keeps the request log from writing it again.
+ */
+export type IssuanceAudit = { eventFor: (tokenJti: string) => AuditEvent | undefined; delivered: () => void };

@@ -1,12 +1,15 @@
 import type { ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
+import type { AuditEvent } from "../../schemas/audit.ts";
 import { TOKEN_TYPE } from "../../schemas/token-request.ts";
+import { auditable } from "../audit/audit-trail.ts";
 import { type BudgetRule, tokenUnits } from "../budgets/budget-rules.ts";
 import type { WritEnv } from "../env.ts";
 import { assertNever, fail, ok, type Reason, type Result } from "../errors.ts";
 import { accessTokenClaims, signAccessToken } from "../tokens/access-token.ts";
 import type { ActiveKeys } from "../tokens/signing-keys.ts";
 import type { AuthenticatedAgent } from "./authenticate-agent.ts";
+import type { IssuanceAudit } from "./grant-context.ts";
 
 export type TokenResponse = {
   access_token: string;
@@ -18,11 +21,13 @@ export type TokenResponse = {
 };
 
 export type Issued = { response: TokenResponse; jti: string };
-type MintContext = { issuer: string; keys: ActiveKeys; now: Date; tokenExchange: boolean };
+type MintContext = { issuer: string; keys: ActiveKeys; now: Date; tokenExchange: boolean; audit: IssuanceAudit };
 
 /**
- * One Durable Object round trip, then the signature: the agent's ledger atomically refuses a disabled agent,
- * burns the proofs (a replayed assertion never yields a second token) and charges every budget.
+ * The signature, then one Durable Object round trip: the agent's ledger atomically refuses a disabled agent,
+ * burns the proofs (a replayed assertion never yields a second token), charges every budget and records the
+ * request's audit event. Signing first means that record describes a token that exists; a refused token is
+ * dropped unseen.
  */
 export async function issueToken(
   env: WritEnv,
@@ -33,9 +38,14 @@ export async function issueToken(
   approval?: ApprovalClaim,
 ): Promise<Result<Issued>> {
   const jti = crypto.randomUUID();
-  const charged = await chargeLedger(env, agent, grant, rules, jti, ctx.now);
+  const issued = await mintToken(grant, ctx, approval, jti);
+  const event = ctx.audit.eventFor(jti);
+  // The ledger forwards to its own agent's shards only: each shard then has one ledger feeding it.
+  const ledgerEvent = event?.agent === agent.agentId ? auditable(event) : undefined;
+  const charged = await chargeLedger(env, agent, grant, rules, jti, ctx.now, ledgerEvent);
   if (!charged.ok) return charged;
-  return ok(await mintToken(grant, ctx, approval, jti));
+  if (ledgerEvent) ctx.audit.delivered();
+  return ok(issued);
 }
 
 async function chargeLedger(
@@ -45,12 +55,14 @@ async function chargeLedger(
   rules: BudgetRule[],
   jti: string,
   now: Date,
+  audit: AuditEvent | undefined,
 ): Promise<Result<void>> {
   const result = await env.AGENT_LEDGER.getByName(agent.agentId).issue(
     agent.proofs.map(({ jti, expiresAt }) => ({ jti, expiresAt })),
     { jti, useCaseId: grant.useCaseId, units: tokenUnits(grant.limits), expiresAt: now.getTime() + grant.ttlSeconds * 1000 },
     rules,
     now.getTime(),
+    audit,
   );
   if (result.ok) return ok(undefined);
   switch (result.reason) {
@@ -80,12 +92,7 @@ export function replayReason(agent: AuthenticatedAgent, replayedJti: string): Re
     : { code: "client_assertion_invalid", failure: "replayed" };
 }
 
-async function mintToken(
-  grant: RequestedGrant,
-  ctx: MintContext,
-  approval?: ApprovalClaim,
-  jti: string = crypto.randomUUID(),
-): Promise<Issued> {
+async function mintToken(grant: RequestedGrant, ctx: MintContext, approval: ApprovalClaim | undefined, jti: string): Promise<Issued> {
   const claims = accessTokenClaims(grant, ctx.issuer, ctx.now, jti, approval);
   const accessToken = await signAccessToken(claims, ctx.keys.signer);
   const response: TokenResponse = {

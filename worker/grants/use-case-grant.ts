@@ -22,6 +22,7 @@ export async function useCaseGrant(request: TokenRequest, ctx: GrantContext): Pr
     keys: await ctx.keys(),
     now: ctx.now,
     tokenExchange: request.grant_type === GRANT_TYPE.tokenExchange,
+    audit: ctx.issuanceAudit,
   });
 }
 

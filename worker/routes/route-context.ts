@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
+import { requestAuditEvent } from "../audit/request-event.ts";
 import { readConfig } from "../config.ts";
 import type { Reason } from "../errors.ts";
 import type { GrantContext } from "../grants/grant-context.ts";
@@ -18,6 +19,11 @@ export function grantContext(c: Context<AppEnv>): GrantContext {
     now: new Date(),
     outcome: c.get("outcome"),
     audit: (extra) => c.get("auditExtras").push(extra),
+    issuanceAudit: {
+      // What the token route adds to the outcome once the token is out (routes/token.ts).
+      eventFor: (tokenJti) => requestAuditEvent(c, { ...c.get("outcome"), decision: "issued", token_jti: tokenJti }, 200),
+      delivered: () => c.set("auditDelivered", true),
+    },
   };
 }
 
