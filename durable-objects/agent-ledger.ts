@@ -92,13 +92,21 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
    * (no commit of their own); forgotten on eviction, in which case the shard skips the re-sent events.
    */
   #forwardedSeq = 0;
+  /** Outbox rows up to this seq are deleted already. */
+  #clearedSeq = 0;
   /** agent_state as last read; dropped before every write to it, so a rolled-back write is never remembered. */
   #stateCache: { disabled: boolean; notBefore: number } | undefined;
   /** Token and poll calls of many concurrent requests share one commit; each still answers only once it is durable. */
-  #group = new GroupCommit();
+  #group: GroupCommit;
 
   constructor(ctx: DurableObjectState, env: Pick<WritEnv, "AUDIT_LOG">) {
     super(ctx, env);
+    this.#group = new GroupCommit(ctx.storage, () => {
+      // A rolled-back group may have cached state or armed the alarm in memory only: read both afresh.
+      this.#stateCache = undefined;
+      this.#alarmAt = null;
+      this.#clearedSeq = 0;
+    });
     ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage.sql, MIGRATIONS);
       this.#alarmAt = await ctx.storage.getAlarm();
@@ -118,36 +126,34 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
   }
 
   #issueNow(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number, audit: AuditEvent | undefined): IssueResult {
-    return this.ctx.storage.transactionSync((): IssueResult => {
-      const sql = this.ctx.storage.sql;
-      if (this.#state().disabled) return { ok: false, reason: "disabled" };
-      // Reads first, writes last: a refusal leaves nothing behind.
-      const replayed = this.#firstReplayed(proofs, Math.floor(now / 1000));
-      if (replayed !== undefined) return { ok: false, reason: "replayed", replayedJti: replayed };
-      const budget = checkBudgets(rules, readBudgetState(sql, rules, now), charge, now);
-      if (!budget.ok) return { ok: false, reason: "budget", budget: budget.budget, retryAfterSeconds: budget.retryAfterSeconds };
-      this.#record(proofs);
-      chargeBudgets(sql, rules, budget.buckets, charge.units, now);
-      sql.exec(
-        "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units) VALUES (?, ?, ?, ?, ?)",
-        charge.jti,
-        charge.useCaseId,
-        now,
-        charge.expiresAt,
-        JSON.stringify(charge.units),
-      );
-      if (audit) {
-        sql.exec("DELETE FROM audit_outbox WHERE seq <= ?", this.#forwardedSeq);
-        sql.exec("INSERT INTO audit_outbox (shard, body) VALUES (?, ?)", shardOf(audit.agent, audit.ts), JSON.stringify(audit));
-      }
-      return { ok: true };
-    });
+    // Runs inside the group's transaction. Reads first, writes last: a refusal leaves nothing behind.
+    const sql = this.ctx.storage.sql;
+    if (this.#state().disabled) return { ok: false, reason: "disabled" };
+    const replayed = this.#firstReplayed(proofs, Math.floor(now / 1000));
+    if (replayed !== undefined) return { ok: false, reason: "replayed", replayedJti: replayed };
+    const budget = checkBudgets(rules, readBudgetState(sql, rules, now), charge, now);
+    if (!budget.ok) return { ok: false, reason: "budget", budget: budget.budget, retryAfterSeconds: budget.retryAfterSeconds };
+    this.#record(proofs);
+    chargeBudgets(sql, rules, budget.buckets, charge.units, now);
+    sql.exec(
+      "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units) VALUES (?, ?, ?, ?, ?)",
+      charge.jti,
+      charge.useCaseId,
+      now,
+      charge.expiresAt,
+      JSON.stringify(charge.units),
+    );
+    if (audit) {
+      this.#clearForwarded();
+      sql.exec("INSERT INTO audit_outbox (shard, body) VALUES (?, ?)", shardOf(audit.agent, audit.ts), JSON.stringify(audit));
+    }
+    return { ok: true };
   }
 
   /** Atomically: refuse if any proof was seen before, otherwise record them all. Nothing is written on refusal. */
   admit(proofs: ProofUse[], nowSeconds: number): Promise<AdmitResult> {
     return this.#group.run(() => {
-      const replayed = this.ctx.storage.transactionSync(() => this.#burn(proofs, nowSeconds));
+      const replayed = this.#burn(proofs, nowSeconds);
       return replayed === undefined ? { ok: true } : { ok: false, replayedJti: replayed };
     });
   }
@@ -318,6 +324,12 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
     return this.#stateCache;
   }
 
+  #clearForwarded(): void {
+    if (this.#forwardedSeq <= this.#clearedSeq) return;
+    this.ctx.storage.sql.exec("DELETE FROM audit_outbox WHERE seq <= ?", this.#forwardedSeq);
+    this.#clearedSeq = this.#forwardedSeq;
+  }
+
   #scheduleForward(): void {
     this.#forwardTimer ??= setTimeout(() => {
       this.#forwardTimer = undefined;
@@ -370,7 +382,7 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
   override async alarm(): Promise<void> {
     this.#alarmAt = null;
     await this.#forwardAudit();
-    this.ctx.storage.sql.exec("DELETE FROM audit_outbox WHERE seq <= ?", this.#forwardedSeq);
+    this.#clearForwarded();
     const nowSeconds = Math.floor(Date.now() / 1000);
     this.ctx.storage.sql.exec("DELETE FROM used_assertions WHERE expires_at < ?", nowSeconds);
     this.ctx.storage.sql.exec("DELETE FROM issued_tokens WHERE issued_at <= ?", Date.now() - ISSUED_RETENTION_MS);

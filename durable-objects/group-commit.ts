@@ -1,16 +1,25 @@
 /**
- * Group commit for a Durable Object: synchronous storage work of calls that arrive close together runs in one
- * turn, so one SQLite commit (and, in production, one replication round) makes all of it durable instead of one
- * commit per call. Each call still gets its own result, and its response still waits for its own writes: the
+ * Group commit for a Durable Object: storage work of calls that arrive close together runs in one turn and one
+ * transaction, so one SQLite commit (and, in production, one replication round) makes all of it durable instead
+ * of one commit per call. Each call still gets its own result, and its reply still waits for its own writes: the
  * object's output gate holds every reply until the commit that covers it is durable.
  *
  * A call waits at most until the next macrotask, which is when calls already queued behind it have been
- * delivered; under no load that is one turn of the event loop. Work runs in arrival order, each piece on its own,
- * so a piece that throws fails its caller only (the caller's `transactionSync` rolls its writes back).
+ * delivered; under no load that is one turn of the event loop. Work runs in arrival order and must be
+ * synchronous. If a piece throws, the whole group is rolled back and each piece runs again in a transaction of
+ * its own, so only the caller whose work failed sees the error (`onRollback` first drops any in-memory state the
+ * rolled-back work may have cached).
  */
 export class GroupCommit {
+  readonly #storage: Pick<DurableObjectStorage, "transactionSync">;
+  readonly #onRollback: () => void;
   #queue: { work: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
   #scheduled = false;
+
+  constructor(storage: Pick<DurableObjectStorage, "transactionSync">, onRollback: () => void = () => {}) {
+    this.#storage = storage;
+    this.#onRollback = onRollback;
+  }
 
   run<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -23,12 +32,24 @@ export class GroupCommit {
 
   #flush(): void {
     this.#scheduled = false;
-    for (const item of this.#queue.splice(0)) {
-      try {
-        item.resolve(item.work());
-      } catch (error) {
-        item.reject(error);
+    const batch = this.#queue.splice(0);
+    let results: unknown[];
+    try {
+      results = this.#storage.transactionSync(() => batch.map((item) => item.work()));
+    } catch {
+      this.#onRollback();
+      for (const item of batch) {
+        try {
+          item.resolve(this.#storage.transactionSync(item.work));
+        } catch (error) {
+          this.#onRollback();
+          item.reject(error);
+        }
       }
+      return;
     }
+    batch.forEach((item, i) => {
+      item.resolve(results[i]);
+    });
   }
 }
