@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compilePolicy } from "../worker/policy/compile-policy.ts";
 import { type BenchAgent, BUDGETED_USE_CASE, USE_CASE } from "./agents.ts";
+import { APPROVAL_USE_CASE, BENCH_APPROVER } from "./ciba.ts";
 
 /**
  * Budgets the bench can never exhaust, so every request is a full budgeted issuance (rate bucket, daily token
@@ -21,8 +22,8 @@ export type BenchPolicy = {
 };
 
 /**
- * The broker's policy for the bench: one approval-free use case without a budget and, where the policy schema
- * has budgets, the same use case with one; every bench agent may use both. The demo policy cannot serve: its
+ * The broker's policy for the bench: one approval-free use case without a budget, where the policy schema has
+ * budgets the same use case with one, and the same use case behind one approval; every bench agent may use all. The demo policy cannot serve: its
  * agents have real budgets and rate limits that a load run exhausts in seconds. Written to a temporary file and
  * bundled with `wrangler --alias writ-policy:<file>`, so the broker code under test is the production code.
  * Validated here first, as `npm run policy:check` would.
@@ -41,7 +42,12 @@ export async function writeBenchPolicy(agents: readonly BenchAgent[]): Promise<B
   const document = (budgeted: boolean) => ({
     version: 1,
     agents: agents.map((agent) => ({ id: agent.id, name: `Bench agent ${agent.id}`, status: "active", keys: [agent.publicJwk] })),
-    use_cases: budgeted ? [useCase(USE_CASE), { ...useCase(BUDGETED_USE_CASE), budget: UNREACHABLE_BUDGET }] : [useCase(USE_CASE)],
+    use_cases: [
+      useCase(USE_CASE),
+      ...(budgeted ? [{ ...useCase(BUDGETED_USE_CASE), budget: UNREACHABLE_BUDGET }] : []),
+      // One approval, by the emailed link alone, so the bench can approve requests without a browser.
+      { ...useCase(APPROVAL_USE_CASE), approval: { approvers: [BENCH_APPROVER], quorum: 1, approver_auth: [], link_only: true } },
+    ],
   });
 
   let chosen = document(true);

@@ -8,6 +8,8 @@
  * - POST /sign                    sign one RFC 9068-shaped JWT (ES256)
  * - POST /verify-sign             verify the ES256 client assertion, then sign: the crypto a token needs
  * - POST /verify-sign-write       the same plus one SQLite write in the agent's Durable Object (one round trip)
+ * - POST /verify-sign-write2      the same plus a write in a second object first (two round trips, as collecting
+ *                                 an approved CIBA request makes: the request's object, then the agent's ledger)
  */
 import { DurableObject } from "cloudflare:workers";
 import { decodeJwt, exportJWK, generateKeyPair, importJWK, type JWK, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
@@ -21,7 +23,7 @@ type FloorEnv = {
 };
 
 const SIGNING_ALG = "ES256";
-const VERIFY_ROUTES = new Set(["/verify-sign", "/verify-sign-write"]);
+const VERIFY_ROUTES = new Set(["/verify-sign", "/verify-sign-write", "/verify-sign-write2"]);
 const ASSERTION_CLOCK_TOLERANCE_SECONDS = 30;
 const TOKEN_TTL_SECONDS = 300;
 
@@ -47,7 +49,12 @@ export default {
     } catch {
       return new Response("bad assertion", { status: 401 });
     }
-    if (pathname === "/verify-sign-write") {
+    if (pathname === "/verify-sign-write2") {
+      // A second jti, so this object's write is as fresh (and as refusable) as the ledger's.
+      const fresh = await env.FLOOR_LEDGER.getByName(`${verified.agentId}/second`).record(`${verified.jti}/2`, verified.exp);
+      if (!fresh) return new Response("replayed", { status: 401 });
+    }
+    if (pathname === "/verify-sign-write" || pathname === "/verify-sign-write2") {
       const fresh = await env.FLOOR_LEDGER.getByName(verified.agentId).record(
         verified.jti,
         verified.exp + ASSERTION_CLOCK_TOLERANCE_SECONDS,

@@ -11,6 +11,8 @@ export type LoadOptions = {
   durationSeconds: number;
   /** One body per request, consumed in order, never reused. Without it, `body` (or none) goes with every request. */
   bodies?: readonly string[];
+  /** Send exactly one request per body, then end (`durationSeconds` is ignored): a count-bounded run. */
+  onePerBody?: boolean;
   body?: string;
 };
 
@@ -65,6 +67,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       connections: options.connections,
       duration: options.durationSeconds,
       requests: [request],
+      ...(options.onePerBody && bodies ? { amount: bodies.length } : {}),
       // Checks the stop flag often, so an exhausted body pool ends the run within 100 ms.
       sampleInt: 100,
       timeout: 10,

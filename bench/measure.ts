@@ -23,6 +23,11 @@ export type Spec = {
   bodies?: (count: number) => string[];
   /** A scenario doing strictly less work: its req/s bounds this one's, which sizes the body pool. */
   boundedBy?: string;
+  /**
+   * Bodies that are costly to make (e.g. approved CIBA requests): the warm-up and each round send exactly this
+   * many requests, one per body, instead of running for a time.
+   */
+  perRun?: { warmup: number; run: number };
   floor?: string;
 };
 
@@ -52,11 +57,13 @@ export function createMeasurer(settings: MeasureSettings) {
     observedRps.set(id, byConcurrency);
   }
 
-  function loadOptions(spec: Spec, concurrency: number, seconds: number): LoadOptions {
+  function loadOptions(spec: Spec, concurrency: number, seconds: number, warmup = false): LoadOptions {
     const bound = spec.boundedBy === undefined ? DEFAULT_RATE_BOUND : rateBound(spec.boundedBy, concurrency);
+    const perRun = spec.perRun && (warmup ? spec.perRun.warmup : spec.perRun.run);
     // 1.5× the rate the server cannot beat, plus the requests in flight: running out would spoil the run.
-    const bodies = spec.bodies?.(Math.min(MAX_BODIES, Math.ceil(bound * seconds * 1.5) + concurrency * 4));
+    const bodies = spec.bodies?.(perRun ?? Math.min(MAX_BODIES, Math.ceil(bound * seconds * 1.5) + concurrency * 4));
     return {
+      ...(perRun === undefined ? {} : { onePerBody: true }),
       url: `${spec.server.worker.url}${spec.path}`,
       method: spec.method,
       connections: concurrency,
@@ -76,7 +83,7 @@ export function createMeasurer(settings: MeasureSettings) {
     const perSpec = new Map<Spec, Round[]>();
     for (let round = 0; round < rounds; round++) {
       for (const spec of specs) {
-        if (round === 0) await runLoad(loadOptions(spec, concurrency, warmupSeconds));
+        if (round === 0) await runLoad(loadOptions(spec, concurrency, warmupSeconds, true));
         const options = loadOptions(spec, concurrency, settings.runSeconds);
         const serverBefore = cpuSeconds(spec.server.pid);
         const loadBefore = ownCpuSeconds();

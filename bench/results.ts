@@ -88,6 +88,7 @@ export const FLOOR = {
   sign: "floor.sign",
   verifySign: "floor.verify-sign",
   verifySignWrite: "floor.verify-sign-write",
+  verifySignWrite2: "floor.verify-sign-write2",
 } as const;
 
 const MB = 1024 * 1024;

@@ -32,7 +32,7 @@ const FORWARD_BATCH = 256;
  * How long an issued token's audit event waits in the outbox for others to share its forwarding call. Under load
  * that turns one call per token into one per window; the event itself is already durable in the outbox.
  */
-const FORWARD_DELAY_MS = 100;
+const FORWARD_DELAY_MS = 1_000;
 /** When forwarding fails, the alarm tries again this much later; the events wait, durable, in the outbox. */
 const FORWARD_RETRY_MS = 30_000;
 

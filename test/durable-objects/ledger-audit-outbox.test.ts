@@ -11,6 +11,8 @@ import { shardOf } from "../../worker/audit/audit-trail.ts";
  */
 
 const NOW = Date.now();
+/** Forwarding waits up to a second for company (FORWARD_DELAY_MS); tests wait for it, bounded. */
+const FORWARDED = { timeout: 5_000, interval: 50 } as const;
 const agentName = () => `outbox-${crypto.randomUUID().slice(0, 8)}`;
 const charge = (): Charge => ({ jti: crypto.randomUUID(), useCaseId: "crm.customers.read", units: {}, expiresAt: NOW + 300_000 });
 const proof = () => ({ jti: crypto.randomUUID(), expiresAt: Math.floor(NOW / 1000) + 120 });
@@ -46,7 +48,7 @@ describe("AgentLedger audit outbox", () => {
       const found = await shardJtis(agent);
       expect(found).toHaveLength(12);
       return found;
-    });
+    }, FORWARDED);
     expect(jtis).toEqual(charges.map((c) => c.jti));
     const check = await env.AUDIT_LOG.getByName(shardOf(agent, NOW)).verify();
     expect(check).toMatchObject({ ok: true, count: 12 });
@@ -54,7 +56,7 @@ describe("AgentLedger audit outbox", () => {
     // Forwarded rows go with the next write (no commit of their own), the rest when the alarm fires.
     const next = charge();
     expect((await ledger.issue([proof()], next, [], NOW, issuedEvent(agent, next.jti))).ok).toBe(true);
-    await vi.waitFor(async () => expect(await shardJtis(agent)).toHaveLength(13));
+    await vi.waitFor(async () => expect(await shardJtis(agent)).toHaveLength(13), FORWARDED);
     expect(await outbox(ledger)).toBe(1);
     expect(await runDurableObjectAlarm(ledger)).toBe(true);
     expect(await outbox(ledger)).toBe(0);
@@ -72,7 +74,7 @@ describe("AgentLedger audit outbox", () => {
       ok: false,
       reason: "replayed",
     });
-    await vi.waitFor(async () => expect(await shardJtis(agent)).toEqual([first.jti]));
+    await vi.waitFor(async () => expect(await shardJtis(agent)).toEqual([first.jti]), FORWARDED);
     expect(await outbox(ledger)).toBe(1);
   });
 
