@@ -6,7 +6,7 @@ import type { BudgetRule } from "../worker/budgets/budget-rules.ts";
 import type { WritEnv } from "../worker/env.ts";
 import { log } from "../worker/log.ts";
 import { GroupCommit } from "./group-commit.ts";
-import { adjustUsage, chargeBudgets, readBudgetState } from "./ledger-budgets.ts";
+import { adjustUsage, chargeBudgets, hourOf, pruneUsage, readBudgetState } from "./ledger-budgets.ts";
 import { migrate } from "./migrations.ts";
 
 const MIGRATIONS = [
@@ -94,6 +94,8 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
   #forwardedSeq = 0;
   /** Outbox rows up to this seq are deleted already. */
   #clearedSeq = 0;
+  /** The hour whose expired usage totals were last pruned. */
+  #prunedHour: number | undefined;
   /** agent_state as last read; dropped before every write to it, so a rolled-back write is never remembered. */
   #stateCache: { disabled: boolean; notBefore: number } | undefined;
   /** Token and poll calls of many concurrent requests share one commit; each still answers only once it is durable. */
@@ -106,6 +108,7 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
       this.#stateCache = undefined;
       this.#alarmAt = null;
       this.#clearedSeq = 0;
+      this.#prunedHour = undefined;
     });
     ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage.sql, MIGRATIONS);
@@ -135,6 +138,10 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
     if (!budget.ok) return { ok: false, reason: "budget", budget: budget.budget, retryAfterSeconds: budget.retryAfterSeconds };
     this.#record(proofs);
     chargeBudgets(sql, rules, budget.buckets, charge.units, now);
+    if (rules.length > 0 && this.#prunedHour !== hourOf(now)) {
+      pruneUsage(sql, now);
+      this.#prunedHour = hourOf(now);
+    }
     sql.exec(
       "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units) VALUES (?, ?, ?, ?, ?)",
       charge.jti,

@@ -56,6 +56,10 @@ export function chargeBudgets(
     const cost = rule.unit === "tokens" ? 1 : (units[rule.unit] ?? 0);
     if (cost !== 0) addUsage(sql, rule.name, hourOf(now), cost);
   }
+}
+
+/** Drops the hourly totals that have left every window. Needed once per hour, not per token. */
+export function pruneUsage(sql: SqlStorage, now: number): void {
   sql.exec("DELETE FROM usage WHERE hour < ?", hourOf(now) - WINDOW_HOURS);
 }
 
