@@ -6,7 +6,7 @@ import type { BudgetRule } from "../worker/budgets/budget-rules.ts";
 import type { WritEnv } from "../worker/env.ts";
 import { log } from "../worker/log.ts";
 import { GroupCommit } from "./group-commit.ts";
-import { adjustUsage, chargeBudgets, hourOf, pruneUsage, readBudgetState } from "./ledger-budgets.ts";
+import { BudgetStore } from "./ledger-budgets.ts";
 import { migrate } from "./migrations.ts";
 
 const MIGRATIONS = [
@@ -94,8 +94,7 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
   #forwardedSeq = 0;
   /** Outbox rows up to this seq are deleted already. */
   #clearedSeq = 0;
-  /** The hour whose expired usage totals were last pruned. */
-  #prunedHour: number | undefined;
+  #budgets: BudgetStore;
   /** agent_state as last read; dropped before every write to it, so a rolled-back write is never remembered. */
   #stateCache: { disabled: boolean; notBefore: number } | undefined;
   /** Token and poll calls of many concurrent requests share one commit; each still answers only once it is durable. */
@@ -108,8 +107,9 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
       this.#stateCache = undefined;
       this.#alarmAt = null;
       this.#clearedSeq = 0;
-      this.#prunedHour = undefined;
+      this.#budgets.reset();
     });
+    this.#budgets = new BudgetStore(ctx.storage.sql);
     ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage.sql, MIGRATIONS);
       this.#alarmAt = await ctx.storage.getAlarm();
@@ -134,14 +134,10 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
     if (this.#state().disabled) return { ok: false, reason: "disabled" };
     const replayed = this.#firstReplayed(proofs, Math.floor(now / 1000));
     if (replayed !== undefined) return { ok: false, reason: "replayed", replayedJti: replayed };
-    const budget = checkBudgets(rules, readBudgetState(sql, rules, now), charge, now);
+    const budget = checkBudgets(rules, this.#budgets.read(rules, now), charge, now);
     if (!budget.ok) return { ok: false, reason: "budget", budget: budget.budget, retryAfterSeconds: budget.retryAfterSeconds };
     this.#record(proofs);
-    chargeBudgets(sql, rules, budget.buckets, charge.units, now);
-    if (rules.length > 0 && this.#prunedHour !== hourOf(now)) {
-      pruneUsage(sql, now);
-      this.#prunedHour = hourOf(now);
-    }
+    this.#budgets.charge(rules, budget.buckets, charge.units, now);
     sql.exec(
       "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units) VALUES (?, ?, ?, ?, ?)",
       charge.jti,
@@ -279,6 +275,16 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
    * reported units instead of the token's limits. Units beyond the limits are returned (and may disable the agent).
    */
   reportUsage(jti: string, used: Record<string, number>, rules: BudgetRule[], disableOnOveruse: boolean, now: number): UsageResult {
+    try {
+      return this.#reportUsage(jti, used, rules, disableOnOveruse, now);
+    } catch (error) {
+      // Rolled back: the budget mirror may hold the adjustment that storage no longer does.
+      this.#budgets.reset();
+      throw error;
+    }
+  }
+
+  #reportUsage(jti: string, used: Record<string, number>, rules: BudgetRule[], disableOnOveruse: boolean, now: number): UsageResult {
     return this.ctx.storage.transactionSync((): UsageResult => {
       const sql = this.ctx.storage.sql;
       const row = sql
@@ -294,7 +300,7 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
         .filter(([unit, value]) => limits[unit] === undefined || value > (limits[unit] as number))
         .map(([unit]) => unit);
       sql.exec("UPDATE issued_tokens SET used_units = ?, reported_at = ? WHERE jti = ?", JSON.stringify(used), now, jti);
-      adjustUsage(sql, rules, { useCase: row.use_case, issuedAt: row.issued_at, charged: limits }, used);
+      this.#budgets.adjust(rules, { useCase: row.use_case, issuedAt: row.issued_at, charged: limits }, used);
       const disable = overLimit.length > 0 && disableOnOveruse;
       if (!disable) return { ok: true, overLimit, disabled: false, openApprovals: [] };
       return { ok: true, overLimit, disabled: true, openApprovals: this.#disable(now).openApprovals };
@@ -305,7 +311,7 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
   summary(rules: BudgetRule[], now: number): AgentSummary {
     const sql = this.ctx.storage.sql;
     const state = this.#state();
-    const budget = readBudgetState(sql, rules, now);
+    const budget = this.#budgets.read(rules, now);
     const remaining = rules.map((rule) => {
       if (rule.kind === "daily") return { budget: rule.name, remaining: Math.max(0, rule.cap - (budget.dailyUsed.get(rule.name) ?? 0)) };
       const bucket = budget.buckets.get(rule.name);

@@ -81,6 +81,24 @@ describe("AgentLedger budget accounting", () => {
     expect((await ledger.issue([], charge(), rules, now)).ok).toBe(false);
   });
 
+  it("forgets a charge whose transaction rolled back: the failing call errs, the others' budgets stay exact", async () => {
+    const ledger = env.AGENT_LEDGER.getByName(`rollback-${crypto.randomUUID()}`);
+    const now = Date.now();
+    const first = charge();
+    expect(await ledger.issue([], first, rules, now)).toEqual({ ok: true });
+    // Same jti again: its insert fails after its budget was charged, in the same group as a good call.
+    const [broken, good] = await Promise.allSettled([
+      ledger.issue([], { ...charge(), jti: first.jti }, rules, now),
+      ledger.issue([], charge(), rules, now),
+    ]);
+    expect(broken.status).toBe("rejected");
+    expect(good).toEqual({ status: "fulfilled", value: { ok: true } });
+    // 200 of 250 rows used, not 300: a third token of 100 rows no longer fits, 50 rows remain.
+    expect(await ledger.issue([], charge(), rules, now)).toMatchObject({ ok: false, reason: "budget" });
+    const summary = await ledger.summary(rules, now);
+    expect(summary.remaining).toEqual([{ budget: "rows per day", remaining: 50 }]);
+  });
+
   it("writes nothing when the budget refuses, not even the proof", async () => {
     const ledger = env.AGENT_LEDGER.getByName(`atomic-${crypto.randomUUID()}`);
     const now = Date.now();
