@@ -1,11 +1,12 @@
 /**
  * npm run bench: Writ's token endpoint against floors measured in the same run (issue #6). Builds the broker from
- * the production code with a generated bench policy (100+ agents; a use case without and one with a budget: the
- * demo policy's real budgets would refuse a load run within seconds) and a bench-only floor worker, runs both in
- * the workerd that wrangler depends on (through Miniflare, each on its own workerd socket), drives them with
- * autocannon at concurrency 1, 16 and 64 with a fresh client assertion per request, compares the verifier library
- * with raw jose, samples the broker's heap through workerd's inspector, prints one table and writes
- * bench/results/latest.json. Loopback only, bounded (about 4 minutes).
+ * the production code with a generated bench policy (100+ agents; a use case without a budget, one with, and one
+ * behind an approval: the demo policy's real budgets would refuse a load run within seconds) and a bench-only floor
+ * worker, runs both in the workerd that wrangler depends on (through Miniflare, each on its own workerd socket),
+ * drives them with autocannon at concurrency 1, 16 and 64 with a fresh client assertion per request, collects
+ * CIBA requests approved through the approver flow, compares the verifier library with raw jose, samples the heap
+ * of a second, inspected broker under the same load, prints one table and writes bench/results/latest.json.
+ * Loopback only, bounded (under 5 minutes).
  *
  *   npm run bench                       # the full run
  *   npm run bench -- --profile          # also CPU profiles of the broker (bench/results/*.cpuprofile)
