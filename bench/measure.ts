@@ -105,7 +105,12 @@ export function createMeasurer(settings: MeasureSettings) {
     return specs.map((spec) => summarize(spec, concurrency, perSpec.get(spec) ?? []));
   }
 
-  return { measureGroup, rateBound, heap };
+  /** Unmeasured load on every scenario, so that no first measurement pays for V8 compiling the code it runs. */
+  async function warmUp(specs: readonly Spec[], concurrency: number, seconds: number): Promise<void> {
+    for (const spec of specs) if (!spec.perRun) await runLoad(loadOptions(spec, concurrency, seconds, true));
+  }
+
+  return { measureGroup, warmUp, rateBound, heap };
 }
 
 function summarize(spec: Spec, concurrency: number, rounds: readonly Round[]): Measured {
