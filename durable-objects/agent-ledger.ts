@@ -81,7 +81,8 @@ export type UsageResult =
 /**
  * One object per agent, so load spreads across agents. It remembers every assertion `jti` the agent has
  * used until that assertion would have expired anyway (RFC 7523 §3 item 7), which is what makes replay
- * detection exact. Budgets (issue #4) join this object so that a token costs one round trip.
+ * detection exact. Budgets (issue #4) and each issued token's audit event (issue #6) join this object so that a
+ * token costs one round trip.
  */
 export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
   #alarmAt: number | null = null;
@@ -103,7 +104,8 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
   constructor(ctx: DurableObjectState, env: Pick<WritEnv, "AUDIT_LOG">) {
     super(ctx, env);
     this.#group = new GroupCommit(ctx.storage, () => {
-      // A rolled-back group may have cached state or armed the alarm in memory only: read both afresh.
+      // A rolled-back group may leave memory ahead of storage: drop the caches, and forget which alarm is set so
+      // the next proof sets one again.
       this.#stateCache = undefined;
       this.#alarmAt = null;
       this.#clearedSeq = 0;
