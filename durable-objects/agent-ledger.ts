@@ -54,7 +54,8 @@ export type ReserveResult =
 /** One token about to be issued: what it costs and until when it lives (epoch ms). */
 export type Charge = { jti: string; useCaseId: string; units: Record<string, number>; expiresAt: number };
 export type IssueResult =
-  | { ok: true }
+  /** `audited`: the request's audit event was stored with the token (absent when none was given). */
+  | { ok: true; audited?: true }
   | { ok: false; reason: "disabled" }
   | { ok: false; reason: "replayed"; replayedJti: string }
   | { ok: false; reason: "budget"; budget: string; retryAfterSeconds: number };
@@ -151,6 +152,7 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
     if (audit) {
       this.#clearForwarded();
       sql.exec("INSERT INTO audit_outbox (shard, body) VALUES (?, ?)", shardOf(audit.agent, audit.ts), JSON.stringify(audit));
+      return { ok: true, audited: true };
     }
     return { ok: true };
   }

@@ -40,11 +40,13 @@ export async function issueToken(
   const jti = crypto.randomUUID();
   const issued = await mintToken(grant, ctx, approval, jti);
   const event = ctx.audit.eventFor(jti);
-  // The ledger forwards to its own agent's shards only: each shard then has one ledger feeding it.
-  const ledgerEvent = event?.agent === agent.agentId ? auditable(event) : undefined;
+  const checked = event && auditable(event);
+  // The ledger forwards to its own agent's shards only: each shard then has one ledger (one seq space) feeding it.
+  const ledgerEvent = checked?.agent === agent.agentId ? checked : undefined;
   const charged = await chargeLedger(env, agent, grant, rules, jti, ctx.now, ledgerEvent);
   if (!charged.ok) return charged;
-  if (ledgerEvent) ctx.audit.delivered();
+  // Only the ledger's word counts: an object still running older code would ignore the event and say nothing.
+  if (charged.value.audited) ctx.audit.delivered();
   return ok(issued);
 }
 
@@ -56,7 +58,7 @@ async function chargeLedger(
   jti: string,
   now: Date,
   audit: AuditEvent | undefined,
-): Promise<Result<void>> {
+): Promise<Result<{ audited: boolean }>> {
   const result = await env.AGENT_LEDGER.getByName(agent.agentId).issue(
     agent.proofs.map(({ jti, expiresAt }) => ({ jti, expiresAt })),
     { jti, useCaseId: grant.useCaseId, units: tokenUnits(grant.limits), expiresAt: now.getTime() + grant.ttlSeconds * 1000 },
@@ -64,7 +66,7 @@ async function chargeLedger(
     now.getTime(),
     audit,
   );
-  if (result.ok) return ok(undefined);
+  if (result.ok) return ok({ audited: result.audited === true });
   switch (result.reason) {
     case "disabled":
       return fail({ code: "agent_disabled" });
