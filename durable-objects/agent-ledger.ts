@@ -387,10 +387,14 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
       .toArray();
     const last = rows.at(-1);
     if (!last) return 0;
-    const byShard = new Map<string, { seq: number; event: AuditEvent }[]>();
-    for (const row of rows)
-      byShard.set(row.shard, [...(byShard.get(row.shard) ?? []), { seq: row.seq, event: JSON.parse(row.body) as AuditEvent }]);
-    await Promise.all([...byShard].map(([shard, items]) => this.env.AUDIT_LOG.getByName(shard).appendForwarded(shard, items)));
+    await Promise.all(
+      [...Map.groupBy(rows, (row) => row.shard)].map(([shard, shardRows]) =>
+        this.env.AUDIT_LOG.getByName(shard).appendForwarded(
+          shard,
+          shardRows.map((row) => ({ seq: row.seq, event: JSON.parse(row.body) as AuditEvent })),
+        ),
+      ),
+    );
     this.#forwardedSeq = last.seq;
     return rows.length;
   }

@@ -24,13 +24,10 @@ export function shardsBetween(agents: readonly string[], from: number, to: numbe
  * never silently lost.
  */
 export async function recordAudit(env: WritEnv, events: AuditEvent[]): Promise<void> {
-  const byShard = new Map<string, AuditEvent[]>();
-  for (const event of events) {
-    const shard = shardOf(event.agent, event.ts);
-    byShard.set(shard, [...(byShard.get(shard) ?? []), auditable(event)]);
-  }
+  const byShard = Map.groupBy(events, (event) => shardOf(event.agent, event.ts));
   await Promise.all(
-    [...byShard].map(async ([shard, batch]) => {
+    [...byShard].map(async ([shard, shardEvents]) => {
+      const batch = shardEvents.map(auditable);
       for (let attempt = 1; ; attempt++) {
         try {
           await env.AUDIT_LOG.getByName(shard).append(shard, batch);
