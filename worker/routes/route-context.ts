@@ -20,11 +20,15 @@ export function grantContext(c: Context<AppEnv>): GrantContext {
     outcome: c.get("outcome"),
     audit: (extra) => c.get("auditExtras").push(extra),
     issuanceAudit: {
-      // What the token route adds to the outcome once the token is out (routes/token.ts).
-      eventFor: (tokenJti) => requestAuditEvent(c, { ...c.get("outcome"), decision: "issued", token_jti: tokenJti }, 200),
+      eventFor: (tokenJti) => requestAuditEvent(c, { ...c.get("outcome"), ...issuedFields(tokenJti) }, 200),
       delivered: () => c.set("auditDelivered", true),
     },
   };
+}
+
+/** Log fields of an issued token: the token route's log line and the event the ledger stores with the token agree. */
+export function issuedFields(tokenJti: string): Record<string, string> {
+  return { decision: "issued", token_jti: tokenJti };
 }
 
 /** Log fields of a refusal: the reason code and, for identity failures, which check failed (never a token). */

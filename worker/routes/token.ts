@@ -7,7 +7,7 @@ import type { GrantContext } from "../grants/grant-context.ts";
 import type { Issued } from "../grants/issue-token.ts";
 import { useCaseGrant } from "../grants/use-case-grant.ts";
 import { parseFormRequest } from "../http/parse-form-request.ts";
-import { authScheme, grantContext, refusalFields } from "./route-context.ts";
+import { authScheme, grantContext, issuedFields, refusalFields } from "./route-context.ts";
 
 const GRANTS: Record<string, (request: TokenRequest, ctx: GrantContext) => Promise<Result<Issued>>> = {
   [GRANT_TYPE.tokenExchange]: useCaseGrant,
@@ -34,6 +34,6 @@ export async function tokenRoute(c: Context<AppEnv>): Promise<Response> {
 
   const issued = await grant(request, ctx);
   if (!issued.ok) return refuse(issued.reason);
-  Object.assign(ctx.outcome, { decision: "issued", token_jti: issued.value.jti, expires_in: issued.value.response.expires_in });
+  Object.assign(ctx.outcome, { ...issuedFields(issued.value.jti), expires_in: issued.value.response.expires_in });
   return c.json(issued.value.response, 200, { "Cache-Control": "no-store", Pragma: "no-cache" });
 }
