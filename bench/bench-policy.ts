@@ -23,8 +23,9 @@ export type BenchPolicy = {
 
 /**
  * The broker's policy for the bench: one approval-free use case without a budget, where the policy schema has
- * budgets the same use case with one, and the same use case behind one approval; every bench agent may use all. The demo policy cannot serve: its
- * agents have real budgets and rate limits that a load run exhausts in seconds. Written to a temporary file and
+ * budgets the same use case with one, and the same use case behind one approval; every bench agent may use all.
+ * The demo policy cannot serve: its agents have real budgets and rate limits that a load run exhausts in seconds.
+ * Written to a temporary file and
  * bundled with `wrangler --alias writ-policy:<file>`, so the broker code under test is the production code.
  * Validated here first, as `npm run policy:check` would.
  */

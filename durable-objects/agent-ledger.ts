@@ -365,7 +365,9 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
       try {
         while ((await this.#forwardBatch()) === FORWARD_BATCH);
       } catch (error) {
-        const pending = this.ctx.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM audit_outbox").one().n;
+        const pending = this.ctx.storage.sql
+          .exec<{ n: number }>("SELECT COUNT(*) AS n FROM audit_outbox WHERE seq > ?", this.#forwardedSeq)
+          .one().n;
         log("error", "audit_forward_failed", { pending, message: error instanceof Error ? error.message : String(error) });
         this.#armAlarmAt(Date.now() + FORWARD_RETRY_MS);
       } finally {
