@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { compilePolicy } from "../worker/policy/compile-policy.ts";
+import { compilePolicy } from "../core/policy/compile-policy.ts";
 import { type BenchAgent, BUDGETED_USE_CASE, USE_CASE } from "./agents.ts";
 import { APPROVAL_USE_CASE, BENCH_APPROVER } from "./ciba.ts";
 

@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
+import { shardOf } from "../core/audit/shards.ts";
+import { checkBudgets } from "../core/budgets/budget-check.ts";
+import type { BudgetRule } from "../core/budgets/budget-rules.ts";
+import { log } from "../lib/log.ts";
+import { DAY_MS } from "../lib/time.ts";
 import type { AuditEvent } from "../schemas/audit.ts";
-import { shardOf } from "../worker/audit/audit-trail.ts";
-import { checkBudgets, DAY_MS } from "../worker/budgets/budget-check.ts";
-import type { BudgetRule } from "../worker/budgets/budget-rules.ts";
-import type { WritEnv } from "../worker/env.ts";
-import { log } from "../worker/log.ts";
+import type { AuditLog } from "./audit-log.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { BudgetStore } from "./ledger-budgets.ts";
 import { migrate } from "./migrations.ts";
@@ -79,13 +80,16 @@ export type UsageResult =
   | { ok: true; overLimit: string[]; disabled: boolean; openApprovals: string[] }
   | { ok: false; reason: "unknown_token" | "already_reported" };
 
+/** The bindings a ledger uses: the audit shards it forwards its outbox to. */
+export type LedgerBindings = { AUDIT_LOG: DurableObjectNamespace<AuditLog> };
+
 /**
  * One object per agent, so load spreads across agents. It remembers every assertion `jti` the agent has
  * used until that assertion would have expired anyway (RFC 7523 §3 item 7), which is what makes replay
  * detection exact. Budgets (issue #4) and each issued token's audit event (issue #6) join this object so that a
  * token costs one round trip.
  */
-export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
+export class AgentLedger extends DurableObject<LedgerBindings> {
   #alarmAt: number | null = null;
   #forwarding: Promise<void> | undefined;
   #forwardTimer: ReturnType<typeof setTimeout> | undefined;
@@ -102,7 +106,7 @@ export class AgentLedger extends DurableObject<Pick<WritEnv, "AUDIT_LOG">> {
   /** Token and poll calls of many concurrent requests share one commit; each still answers only once it is durable. */
   #group: GroupCommit;
 
-  constructor(ctx: DurableObjectState, env: Pick<WritEnv, "AUDIT_LOG">) {
+  constructor(ctx: DurableObjectState, env: LedgerBindings) {
     super(ctx, env);
     this.#group = new GroupCommit(ctx.storage, () => {
       // A rolled-back group may leave memory ahead of storage: drop the caches, and forget which alarm is set so

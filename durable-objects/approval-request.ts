@@ -1,8 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
+import { eligibility, tally } from "../core/approvals/quorum.ts";
+import { base64url, randomSecret, sameHash } from "../lib/crypto.ts";
 import type { ApprovalStatus, ApprovalView, ApproverAuthMethod, Decision, RequestedGrant } from "../schemas/approval.ts";
 import type { ApprovalSettings } from "../schemas/policy.ts";
-import { eligibility, tally } from "../worker/approvals/quorum.ts";
-import { base64url, randomSecret, sameHash } from "../worker/approvals/secrets.ts";
 import { migrate } from "./migrations.ts";
 
 const MIGRATIONS = [

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import { randomSecret, sameHash } from "../worker/approvals/secrets.ts";
+import { randomSecret, sameHash } from "../lib/crypto.ts";
+import { DAY_MS } from "../lib/time.ts";
 import { migrate } from "./migrations.ts";
 
 const MIGRATIONS = [
@@ -13,9 +14,9 @@ const MIGRATIONS = [
 ];
 
 /** An admin's enrolment link works once, and only for a day: long enough to reach a laptop, short enough to go stale. */
-export const ENROLMENT_LINK_TTL_MS = 24 * 60 * 60 * 1000;
+export const ENROLMENT_LINK_TTL_MS = DAY_MS;
 /** A used or expired link is kept this long so that a second click says "used"/"expired" rather than "unknown". */
-const LINK_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+const LINK_RETENTION_MS = 7 * DAY_MS;
 /** A passkey ceremony is a minute or two; an older challenge is refused. */
 export const ENROLMENT_CHALLENGE_TTL_MS = 10 * 60 * 1000;
 

@@ -1,8 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
+import { canonicalJson } from "../lib/canonical-json.ts";
+import { sha256 } from "../lib/crypto.ts";
+import { log } from "../lib/log.ts";
+import { DAY_MS } from "../lib/time.ts";
 import type { AuditEvent, AuditRecord } from "../schemas/audit.ts";
-import { canonicalJson } from "../worker/approvals/request-hash.ts";
-import { sha256 } from "../worker/approvals/secrets.ts";
-import { log } from "../worker/log.ts";
 import { migrate } from "./migrations.ts";
 
 const MIGRATIONS = [
@@ -17,7 +18,6 @@ const MIGRATIONS = [
 ];
 
 const DEFAULT_RETENTION_DAYS = 400;
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export type AuditFilter = {
   type?: string | undefined;

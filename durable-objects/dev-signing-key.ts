@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
+import { generateSigningKey } from "../lib/generate-signing-key.ts";
 import { type SigningAlgorithm, type SigningKeySet, SigningKeySetSchema } from "../schemas/signing-keys.ts";
-import { generateSigningKey } from "../worker/tokens/generate-signing-key.ts";
 
 const STORAGE_KEY = "keyset";
 

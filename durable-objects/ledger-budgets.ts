@@ -1,5 +1,5 @@
-import type { Bucket, BudgetState } from "../worker/budgets/budget-check.ts";
-import type { BudgetRule } from "../worker/budgets/budget-rules.ts";
+import type { Bucket, BudgetState } from "../core/budgets/budget-check.ts";
+import type { BudgetRule } from "../core/budgets/budget-rules.ts";
 
 /**
  * The AgentLedger's budget tables, behind a write-through mirror in memory. The ledger is their only writer and

@@ -3,10 +3,10 @@
 // Then: wrangler secret put SIGNING_KEYS < keys.json   (the private keys go nowhere else)
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { JWKS_MAX_AGE_SECONDS } from "../core/keys/jwks-max-age.ts";
+import { rotateKeySet } from "../core/keys/rotate-key-set.ts";
+import { generateSigningKey } from "../lib/generate-signing-key.ts";
 import { SIGNING_ALGORITHMS, type SigningAlgorithm, SigningKeySetSchema } from "../schemas/signing-keys.ts";
-import { generateSigningKey } from "../worker/tokens/generate-signing-key.ts";
-import { JWKS_MAX_AGE_SECONDS } from "../worker/tokens/jwks-cache.ts";
-import { rotateKeySet } from "../worker/tokens/rotate-key-set.ts";
 
 const { values } = parseArgs({ options: { alg: { type: "string", default: "ES256" }, rotate: { type: "boolean", default: false } } });
 const alg = values.alg as SigningAlgorithm;

@@ -1,6 +1,6 @@
 // Usage: node scripts/policy-check.ts [policy.json]  (default: the file wrangler.toml's alias points at)
 import { readFileSync } from "node:fs";
-import { compilePolicy, PolicyError } from "../worker/policy/compile-policy.ts";
+import { compilePolicy, PolicyError } from "../core/policy/compile-policy.ts";
 import { policyPathFromWrangler } from "./policy-path.ts";
 
 const path = process.argv[2] ?? policyPathFromWrangler();

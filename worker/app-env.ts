@@ -1,6 +1,6 @@
+import type { LogFields } from "../lib/log.ts";
 import type { AuditEvent } from "../schemas/audit.ts";
 import type { WritEnv } from "./env.ts";
-import type { LogFields } from "./log.ts";
 
 /** An audit event a route adds on top of its request's own (e.g. one per approval email sent). */
 export type AuditExtra = Omit<AuditEvent, "ts" | "request_id" | "ip" | "user_agent">;

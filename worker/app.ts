@@ -1,6 +1,6 @@
 import { Hono } from "hono";
+import { log } from "../lib/log.ts";
 import type { AppEnv } from "./app-env.ts";
-import { log } from "./log.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { adminAgentRoutes } from "./routes/admin-agents.ts";
 import { adminAuditRoutes } from "./routes/admin-audit.ts";

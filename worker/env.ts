@@ -45,9 +45,5 @@ export interface WritEnv {
 declare global {
   namespace Cloudflare {
     interface Env extends WritEnv {}
-    interface GlobalProps {
-      mainModule: typeof import("./index.ts");
-      durableNamespaces: "AgentLedger" | "DevSigningKey" | "ApprovalRequest" | "ApproverPasskeys" | "DevOutbox" | "AuditLog";
-    }
   }
 }

@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { parseAuthReqId } from "../../worker/approvals/auth-req-id.ts";
+import { parseAuthReqId } from "../../core/approvals/auth-req-id.ts";
 import { attributesOf, decodeEntities, formOf, SECURITY_HEADERS, textOf } from "../approvals/approver-support.ts";
 import { exchange, ISSUER } from "../support/broker.ts";
 import { linkOf, sentMails, startApproval } from "../support/ciba.ts";

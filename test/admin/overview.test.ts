@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { compilePolicy } from "../../core/policy/compile-policy.ts";
 import demoPolicy from "../../policy/demo.policy.json";
 import type { AuditRecord } from "../../schemas/audit.ts";
 import { isDecision, pendingApprovals, recentDecisions } from "../../worker/admin/overview.ts";
-import { compilePolicy } from "../../worker/policy/compile-policy.ts";
 
 const policy = compilePolicy(demoPolicy);
 const NOW = Date.parse("2026-03-02T10:00:00Z");

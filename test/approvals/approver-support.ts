@@ -1,12 +1,12 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Hono } from "hono";
+import { requestHash } from "../../core/approvals/request-hash.ts";
 import type { OpenApprovalInput } from "../../durable-objects/approval-request.ts";
+import { hashSecret, randomSecret } from "../../lib/crypto.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import { ApprovalSettingsSchema } from "../../schemas/policy.ts";
 import type { AppEnv } from "../../worker/app-env.ts";
-import { requestHash } from "../../worker/approvals/request-hash.ts";
-import { hashSecret, randomSecret } from "../../worker/approvals/secrets.ts";
 import { requestLog } from "../../worker/middleware/request-log.ts";
 import { type ApprovalRoutesOptions, approvalRoutes } from "../../worker/routes/approvals.ts";
 import { pageAssetRoutes } from "../../worker/routes/page-assets.ts";

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { hashSecret } from "../../worker/approvals/secrets.ts";
+import { hashSecret } from "../../lib/crypto.ts";
 import {
   approverApp,
   attributesOf,

@@ -4,7 +4,7 @@ import type {
   PublicKeyCredentialRequestOptionsJSON,
   RegistrationResponseJSON,
 } from "@simplewebauthn/server";
-import { base64url } from "../../worker/approvals/secrets.ts";
+import { base64url } from "../../lib/crypto.ts";
 import { ORIGIN } from "./approver-support.ts";
 
 /**

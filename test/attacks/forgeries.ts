@@ -4,7 +4,7 @@
  * JWT profile (RFC 7523 §3) and must refuse the same forgeries.
  */
 import { base64url, exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT } from "jose";
-import type { IdentityFailure } from "../../worker/errors.ts";
+import type { IdentityFailure } from "../../core/refusals.ts";
 import {
   type AgentId,
   agentPrivateJwk,

@@ -8,8 +8,8 @@ import { env, exports } from "cloudflare:workers";
 import { base64url, decodeJwt, importJWK, type JWK, type JWTPayload, SignJWT } from "jose";
 import { expect, vi } from "vitest";
 import { signAgentAssertion } from "../../client/index.ts";
+import type { IdentityFailure, ReasonCode } from "../../core/refusals.ts";
 import demoAgentKeys from "../../policy/demo-agent-keys.json";
-import type { IdentityFailure, ReasonCode } from "../../worker/errors.ts";
 import worker from "../../worker/index.ts";
 
 export const ISSUER = "http://127.0.0.1:8787";

@@ -1,8 +1,9 @@
 import { env, exports } from "cloudflare:workers";
 import { expect, vi } from "vitest";
+import { shardOf } from "../../core/audit/shards.ts";
 import type { ChainCheck } from "../../durable-objects/audit-log.ts";
 import { type AuditEvent, type AuditRecord, AuditRecordSchema } from "../../schemas/audit.ts";
-import { recordAudit, shardOf } from "../../worker/audit/audit-trail.ts";
+import { recordAudit } from "../../worker/audit/audit-trail.ts";
 import { ISSUER } from "../support/broker.ts";
 
 export const ADMIN = { authorization: "Bearer dev-admin-token" } as const;

@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { shardOf } from "../../core/audit/shards.ts";
 import type { AuditEvent } from "../../schemas/audit.ts";
-import { recordAudit, shardOf } from "../../worker/audit/audit-trail.ts";
+import { recordAudit } from "../../worker/audit/audit-trail.ts";
 import type { WritEnv } from "../../worker/env.ts";
 
 /**

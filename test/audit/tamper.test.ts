@@ -2,8 +2,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { EventRow } from "../../durable-objects/audit-log.ts";
+import { base64url } from "../../lib/crypto.ts";
 import { GRANT_TYPE, TOKEN_TYPE } from "../../schemas/token-request.ts";
-import { base64url } from "../../worker/approvals/secrets.ts";
 import { assertionFor } from "../support/broker.ts";
 import { adminGet, auditAll, DAY_MS, dayOf, dayStart, probe, scratchAgent, seedEvents, verifyDay } from "./audit-support.ts";
 

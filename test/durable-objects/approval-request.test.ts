@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { hashSecret } from "../../worker/approvals/secrets.ts";
+import { hashSecret } from "../../lib/crypto.ts";
 import { decideAs, FROZEN_GRANT, openTestApproval } from "../support/approval-fixture.ts";
 
 const agent = FROZEN_GRANT.agentId;

@@ -1,9 +1,9 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import { shardOf } from "../../core/audit/shards.ts";
 import type { AgentLedger, Charge } from "../../durable-objects/agent-ledger.ts";
 import type { AuditEvent } from "../../schemas/audit.ts";
-import { shardOf } from "../../worker/audit/audit-trail.ts";
 
 /**
  * Issue #6: an issued token's audit event is written by the agent's ledger in the same transaction as the token

@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
+import { newAuthReqId } from "../../core/approvals/auth-req-id.ts";
 import type { OpenApprovalInput } from "../../durable-objects/approval-request.ts";
+import { hashSecret, randomSecret } from "../../lib/crypto.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import { ApprovalSettingsSchema } from "../../schemas/policy.ts";
-import { newAuthReqId } from "../../worker/approvals/auth-req-id.ts";
-import { hashSecret, randomSecret } from "../../worker/approvals/secrets.ts";
 
 export const FROZEN_GRANT: RequestedGrant = {
   agentId: "billing-agent",

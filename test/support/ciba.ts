@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
+import { hashSecret } from "../../lib/crypto.ts";
 import { CLIENT_ASSERTION_TYPE_JWT_BEARER, GRANT_TYPE } from "../../schemas/token-request.ts";
-import { hashSecret } from "../../worker/approvals/secrets.ts";
 import { assertionFor, type DemoAgent, ISSUER, postForm } from "./broker.ts";
 
 export async function clientAuth(agent: DemoAgent): Promise<Record<string, string>> {

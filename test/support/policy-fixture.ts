@@ -1,5 +1,5 @@
+import { type CompiledPolicy, compilePolicy } from "../../core/policy/compile-policy.ts";
 import type { Policy } from "../../schemas/policy.ts";
-import { type CompiledPolicy, compilePolicy } from "../../worker/policy/compile-policy.ts";
 
 const KEY = { kid: "k1", kty: "EC", crv: "P-256", x: "AAAA", y: "AAAA" } as const;
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { type BudgetState, checkBudgets } from "../../core/budgets/budget-check.ts";
+import { budgetRules, tokenUnits } from "../../core/budgets/budget-rules.ts";
+import { DAY_MS } from "../../lib/time.ts";
 import { AgentSchema, UseCaseSchema } from "../../schemas/policy.ts";
-import { type BudgetState, checkBudgets, DAY_MS } from "../../worker/budgets/budget-check.ts";
-import { budgetRules, tokenUnits } from "../../worker/budgets/budget-rules.ts";
 
 const agent = AgentSchema.parse({
   id: "a",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { compilePolicy, PolicyError } from "../../core/policy/compile-policy.ts";
 import demoPolicy from "../../policy/demo.policy.json";
-import { compilePolicy, PolicyError } from "../../worker/policy/compile-policy.ts";
 import { policyWith } from "../support/policy-fixture.ts";
 
 function problemsOf(build: () => unknown): string[] {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { withinTimeWindows } from "../../worker/policy/conditions.ts";
-import { decide } from "../../worker/policy/decide.ts";
+import { withinTimeWindows } from "../../core/policy/conditions.ts";
+import { decide } from "../../core/policy/decide.ts";
 import { policyWith, WEDNESDAY_NOON_UTC } from "../support/policy-fixture.ts";
 
 const weekdays = [{ days: ["mon", "tue", "wed", "thu", "fri"] as ("mon" | "tue" | "wed" | "thu" | "fri")[], start: "08:00", end: "18:00" }];

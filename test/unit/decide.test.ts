@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide } from "../../worker/policy/decide.ts";
+import { decide } from "../../core/policy/decide.ts";
 import { WEDNESDAY_NOON_UTC as now, policyWith } from "../support/policy-fixture.ts";
 
 const detail = (patch: Record<string, unknown> = {}) => [{ type: "agent_use_case" as const, use_case: "crm.read", ...patch }];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { eligibility, tally } from "../../core/approvals/quorum.ts";
 import { ApprovalSettingsSchema } from "../../schemas/policy.ts";
-import { eligibility, tally } from "../../worker/approvals/quorum.ts";
 
 const settings = (patch: Record<string, unknown> = {}) =>
   ApprovalSettingsSchema.parse({ approvers: ["a@x.io", "b@x.io", "c@x.io", "owner@x.io"], quorum: 2, ...patch });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { newAuthReqId, parseAuthReqId } from "../../core/approvals/auth-req-id.ts";
+import { requestHash } from "../../core/approvals/request-hash.ts";
+import { canonicalJson } from "../../lib/canonical-json.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
-import { newAuthReqId, parseAuthReqId } from "../../worker/approvals/auth-req-id.ts";
-import { canonicalJson, requestHash } from "../../worker/approvals/request-hash.ts";
 
 const grant: RequestedGrant = {
   agentId: "billing-agent",

@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { BudgetRule } from "../../worker/budgets/budget-rules.ts";
+import type { BudgetRule } from "../../core/budgets/budget-rules.ts";
 import { exchange, type OAuthError } from "../support/broker.ts";
 
 const SEARCH = { scope: "crm.customers.search" };

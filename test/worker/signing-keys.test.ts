@@ -2,9 +2,9 @@ import { evictDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
+import { rotateKeySet } from "../../core/keys/rotate-key-set.ts";
+import { generateSigningKey } from "../../lib/generate-signing-key.ts";
 import { readConfig } from "../../worker/config.ts";
-import { generateSigningKey } from "../../worker/tokens/generate-signing-key.ts";
-import { rotateKeySet } from "../../worker/tokens/rotate-key-set.ts";
 import { activeKeys } from "../../worker/tokens/signing-keys.ts";
 import { ISSUER } from "../support/broker.ts";
 

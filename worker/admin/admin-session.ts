@@ -1,4 +1,4 @@
-import { base64url, randomSecret } from "../approvals/secrets.ts";
+import { base64url, randomSecret } from "../../lib/crypto.ts";
 
 /**
  * A browser cannot send `Authorization: Bearer <ADMIN_TOKEN>` by itself, so the admin page trades the token

@@ -1,8 +1,8 @@
+import { BROKER_SHARD_AGENT, shardsBetween } from "../../core/audit/shards.ts";
+import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
 import type { AuditFilter } from "../../durable-objects/audit-log.ts";
 import type { AuditRecord } from "../../schemas/audit.ts";
-import { BROKER_SHARD_AGENT, shardsBetween } from "../audit/audit-trail.ts";
 import type { WritEnv } from "../env.ts";
-import type { CompiledPolicy } from "../policy/compile-policy.ts";
 import {
   type AgentRow,
   agentRow,

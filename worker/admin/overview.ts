@@ -1,9 +1,9 @@
+import { tally } from "../../core/approvals/quorum.ts";
+import { type BudgetRule, budgetRules } from "../../core/budgets/budget-rules.ts";
+import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
 import type { AgentSummary } from "../../durable-objects/agent-ledger.ts";
 import type { AuditEventType, AuditRecord } from "../../schemas/audit.ts";
 import type { Agent } from "../../schemas/policy.ts";
-import { tally } from "../approvals/quorum.ts";
-import { type BudgetRule, budgetRules } from "../budgets/budget-rules.ts";
-import type { CompiledPolicy } from "../policy/compile-policy.ts";
 
 /**
  * What the admin page shows, computed from plain data: the policy, each agent's ledger summary and audit records.

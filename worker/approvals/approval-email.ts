@@ -1,10 +1,10 @@
 import { EmailMessage } from "cloudflare:email";
 import { createMimeMessage } from "mimetext/browser";
 import { DEV_OUTBOX_NAME, type DevOutbox } from "../../durable-objects/dev-outbox.ts";
+import { log } from "../../lib/log.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import { readConfig } from "../config.ts";
 import type { WritEnv } from "../env.ts";
-import { log } from "../log.ts";
 
 /** Everything an approver needs to judge a request before opening the page. */
 export type ApprovalEmailInput = {

@@ -1,18 +1,18 @@
+import { newAuthReqId } from "../../core/approvals/auth-req-id.ts";
+import { requestHash } from "../../core/approvals/request-hash.ts";
+import { decide, type Grant, requestedGrant } from "../../core/policy/decide.ts";
+import { fail, ok, type Result } from "../../core/refusals.ts";
 import type { OpenApprovalInput } from "../../durable-objects/approval-request.ts";
+import { hashSecret, randomSecret } from "../../lib/crypto.ts";
+import { log } from "../../lib/log.ts";
 import type { BackchannelRequest } from "../../schemas/token-request.ts";
 import { GRANT_TYPE } from "../../schemas/token-request.ts";
-import { fail, ok, type Result } from "../errors.ts";
 import type { AuthenticatedAgent } from "../grants/authenticate-agent.ts";
 import { authenticateAgent } from "../grants/authenticate-agent.ts";
 import type { GrantContext } from "../grants/grant-context.ts";
 import { replayReason } from "../grants/issue-token.ts";
 import { requestedUseCaseId, useCaseRequest } from "../grants/use-case-grant.ts";
-import { log } from "../log.ts";
-import { decide, type Grant, requestedGrant } from "../policy/decide.ts";
 import { composeApprovalEmail, sendApprovalEmail } from "./approval-email.ts";
-import { newAuthReqId } from "./auth-req-id.ts";
-import { requestHash } from "./request-hash.ts";
-import { hashSecret, randomSecret } from "./secrets.ts";
 
 /** CIBA §7.3 default; the broker answers `slow_down` (+5 s) to agents that poll faster. */
 export const CIBA_INTERVAL_SECONDS = 5;

@@ -10,8 +10,8 @@ import {
 } from "@simplewebauthn/server";
 import { z } from "zod";
 import type { ApproverPasskeys, StoredCredential } from "../../durable-objects/approver-passkeys.ts";
+import { base64url } from "../../lib/crypto.ts";
 import type { WritEnv } from "../env.ts";
-import { base64url } from "./secrets.ts";
 
 /**
  * Passkeys for approvers, around @simplewebauthn/server. The approval page's per-view nonce is the WebAuthn

@@ -1,22 +1,7 @@
+import { shardOf } from "../../core/audit/shards.ts";
+import { log } from "../../lib/log.ts";
 import { type AuditEvent, AuditEventSchema, type AuditEventType } from "../../schemas/audit.ts";
 import type { WritEnv } from "../env.ts";
-import { log } from "../log.ts";
-
-/** Events that do not belong to one agent (admin actions, unauthenticated refusals) share this pseudo-agent's shards. */
-export const BROKER_SHARD_AGENT = "_broker";
-
-/** `<agent>/<YYYY-MM-DD>`: one agent's events of one UTC day. */
-export function shardOf(agent: string | undefined, ts: number): string {
-  return `${agent ?? BROKER_SHARD_AGENT}/${new Date(ts).toISOString().slice(0, 10)}`;
-}
-
-/** Every shard that may hold events of these agents between `from` and `to` (epoch ms), oldest day first. */
-export function shardsBetween(agents: readonly string[], from: number, to: number): string[] {
-  const shards: string[] = [];
-  for (let day = Math.floor(from / 86_400_000) * 86_400_000; day < to; day += 86_400_000)
-    for (const agent of agents) shards.push(shardOf(agent, day));
-  return shards;
-}
 
 /**
  * Writes events to their shards: one Durable Object call per shard touched (usually one). A failed write is

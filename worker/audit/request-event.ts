@@ -1,7 +1,7 @@
 import type { Context } from "hono";
+import type { LogFields } from "../../lib/log.ts";
 import type { AuditEvent } from "../../schemas/audit.ts";
 import type { AppEnv } from "../app-env.ts";
-import type { LogFields } from "../log.ts";
 import { auditTypeOf } from "./audit-trail.ts";
 
 /** The request's own audit event, from what the route decided; undefined for routes that are not security events. */

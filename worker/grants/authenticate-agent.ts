@@ -1,8 +1,8 @@
+import { type AssertionExpectations, verifyAgentAssertion } from "../../core/identity/agent-assertion.ts";
+import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
+import { fail, ok, type Result } from "../../core/refusals.ts";
 import type { ProofUse } from "../../durable-objects/agent-ledger.ts";
 import { CLIENT_ASSERTION_TYPE_JWT_BEARER, GRANT_TYPE, TOKEN_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
-import { fail, ok, type Result } from "../errors.ts";
-import { type AssertionExpectations, verifyAgentAssertion } from "../identity/agent-assertion.ts";
-import type { CompiledPolicy } from "../policy/compile-policy.ts";
 
 /** Which parameter carried a proof, so that a replay is reported against the right one. */
 export type ProofSource = "client_assertion" | "subject_token";

@@ -1,11 +1,11 @@
+import { parseAuthReqId } from "../../core/approvals/auth-req-id.ts";
+import { budgetRules } from "../../core/budgets/budget-rules.ts";
+import { assertNever, fail, type Reason, type Result } from "../../core/refusals.ts";
 import type { PollResult } from "../../durable-objects/approval-request.ts";
+import { hashSecret } from "../../lib/crypto.ts";
 import type { ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import { GRANT_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
-import { parseAuthReqId } from "../approvals/auth-req-id.ts";
-import { hashSecret } from "../approvals/secrets.ts";
-import { budgetRules } from "../budgets/budget-rules.ts";
-import { assertNever, fail, type Reason, type Result } from "../errors.ts";
 import { type AuthenticatedAgent, authenticateAgent } from "./authenticate-agent.ts";
 import type { GrantContext } from "./grant-context.ts";
 import { burnProofs, type Issued, issueToken } from "./issue-token.ts";

@@ -1,8 +1,8 @@
+import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
+import type { LogFields } from "../../lib/log.ts";
 import type { AuditEvent } from "../../schemas/audit.ts";
 import type { AuditExtra } from "../app-env.ts";
 import type { WritEnv } from "../env.ts";
-import type { LogFields } from "../log.ts";
-import type { CompiledPolicy } from "../policy/compile-policy.ts";
 import type { ActiveKeys } from "../tokens/signing-keys.ts";
 
 /** What every grant handler needs from the edge: one `now`, the policy, the keys (loaded lazily) and the log line to fill. */

@@ -1,12 +1,13 @@
+import { type BudgetRule, tokenUnits } from "../../core/budgets/budget-rules.ts";
+import { assertNever, fail, ok, type Reason, type Result } from "../../core/refusals.ts";
+import { accessTokenClaims } from "../../core/tokens/access-token-claims.ts";
 import type { ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import type { AuditEvent } from "../../schemas/audit.ts";
 import { TOKEN_TYPE } from "../../schemas/token-request.ts";
 import { auditable } from "../audit/audit-trail.ts";
-import { type BudgetRule, tokenUnits } from "../budgets/budget-rules.ts";
 import type { WritEnv } from "../env.ts";
-import { assertNever, fail, ok, type Reason, type Result } from "../errors.ts";
-import { accessTokenClaims, signAccessToken } from "../tokens/access-token.ts";
+import { signAccessToken } from "../tokens/access-token.ts";
 import type { ActiveKeys } from "../tokens/signing-keys.ts";
 import type { AuthenticatedAgent } from "./authenticate-agent.ts";
 import type { IssuanceAudit } from "./grant-context.ts";

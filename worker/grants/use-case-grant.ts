@@ -1,7 +1,7 @@
+import { budgetRules } from "../../core/budgets/budget-rules.ts";
+import { decide, requestedGrant, type UseCaseRequest } from "../../core/policy/decide.ts";
+import { fail, type Result } from "../../core/refusals.ts";
 import { GRANT_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
-import { budgetRules } from "../budgets/budget-rules.ts";
-import { fail, type Result } from "../errors.ts";
-import { decide, requestedGrant, type UseCaseRequest } from "../policy/decide.ts";
 import { authenticateAgent } from "./authenticate-agent.ts";
 import type { GrantContext } from "./grant-context.ts";
 import { type Issued, issueToken } from "./issue-token.ts";

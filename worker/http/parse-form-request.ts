@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { fail, ok, type Result } from "../errors.ts";
+import { fail, ok, type Result } from "../../core/refusals.ts";
 import { readForm } from "./read-form.ts";
 
 /**

@@ -1,4 +1,4 @@
-import { fail, ok, type Result } from "../errors.ts";
+import { fail, ok, type Result } from "../../core/refusals.ts";
 
 /** Small on purpose: a token request is a few assertions and short strings, and a body cap stops memory abuse. */
 export const MAX_FORM_BYTES = 16 * 1024;

@@ -1,6 +1,7 @@
 import { z } from "zod";
+import { sameSecret } from "../../lib/crypto.ts";
 import type { WritEnv } from "../env.ts";
-import { bearerToken, sameSecret } from "./bearer.ts";
+import { bearerToken } from "./bearer.ts";
 
 /** SERVICE_CREDENTIALS secret: `{"<service audience>": "<bearer secret>"}`. */
 const ServiceCredentialsSchema = z.record(

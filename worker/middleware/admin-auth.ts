@@ -1,5 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
+import { sameSecret } from "../../lib/crypto.ts";
+import { log } from "../../lib/log.ts";
 import { ADMIN_SESSION_COOKIE, verifyAdminSession } from "../admin/admin-session.ts";
 import type { AppEnv } from "../app-env.ts";
 import {
@@ -9,8 +11,7 @@ import {
   remoteAccessKeys,
   verifyAccessIdentity,
 } from "../approvals/access-jwt.ts";
-import { bearerToken, sameSecret } from "../http/bearer.ts";
-import { log } from "../log.ts";
+import { bearerToken } from "../http/bearer.ts";
 
 const CHALLENGE = 'Bearer realm="writ-admin"';
 

@@ -1,9 +1,9 @@
 import type { Context, MiddlewareHandler } from "hono";
+import { type LogFields, log } from "../../lib/log.ts";
 import type { AuditEvent } from "../../schemas/audit.ts";
 import type { AppEnv } from "../app-env.ts";
 import { recordAudit } from "../audit/audit-trail.ts";
 import { eventBase, requestAuditEvent } from "../audit/request-event.ts";
-import { type LogFields, log } from "../log.ts";
 
 /**
  * Gives each request an id (Cloudflare's Ray ID where present), writes exactly one log line for it and, for

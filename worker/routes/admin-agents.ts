@@ -1,7 +1,7 @@
 import { Hono } from "hono";
+import { budgetRules } from "../../core/budgets/budget-rules.ts";
+import { log } from "../../lib/log.ts";
 import type { AppEnv } from "../app-env.ts";
-import { budgetRules } from "../budgets/budget-rules.ts";
-import { log } from "../log.ts";
 import { adminAuth } from "../middleware/admin-auth.ts";
 import { activePolicy } from "../policy/active-policy.ts";
 

@@ -1,13 +1,13 @@
 import { type Context, Hono } from "hono";
+import { BROKER_SHARD_AGENT, shardsBetween } from "../../core/audit/shards.ts";
 import type { AuditFilter } from "../../durable-objects/audit-log.ts";
+import { base64url } from "../../lib/crypto.ts";
+import { DAY_MS, utcDay } from "../../lib/time.ts";
 import { type AuditQuery, AuditQuerySchema, type AuditRecord } from "../../schemas/audit.ts";
 import type { AppEnv } from "../app-env.ts";
-import { base64url } from "../approvals/secrets.ts";
-import { BROKER_SHARD_AGENT, shardsBetween } from "../audit/audit-trail.ts";
 import { adminAuth } from "../middleware/admin-auth.ts";
 import { activePolicy } from "../policy/active-policy.ts";
 
-const DAY_MS = 86_400_000;
 const MAX_RANGE_DAYS = 93;
 const EXPORT_PAGE = 500;
 
@@ -55,7 +55,7 @@ export function adminAuditRoutes(): Hono<AppEnv> {
   });
 
   routes.get("/admin/audit/verify", async (c) => {
-    const day = c.req.query("day") ?? new Date().toISOString().slice(0, 10);
+    const day = c.req.query("day") ?? utcDay(Date.now());
     if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(day)))
       return c.json({ error: "invalid_request", error_description: "day must be YYYY-MM-DD" }, 400);
     const agent = c.req.query("agent");

@@ -1,18 +1,18 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
+import { sameSecret } from "../../lib/crypto.ts";
+import { log } from "../../lib/log.ts";
 import { renderOverview, renderSignIn, type SignInReason } from "../admin/admin-page.tsx";
 import { ADMIN_SESSION_COOKIE, ADMIN_SESSION_TTL_SECONDS, issueAdminSession, sessionCookieOptions } from "../admin/admin-session.ts";
 import { loadOverview } from "../admin/load-overview.ts";
 import type { AppEnv } from "../app-env.ts";
 import { ACCESS_JWT_HEADER, type AccessKeySource } from "../approvals/access-jwt.ts";
 import type { RenderedPage } from "../approvals/page.tsx";
-import { sameSecret } from "../http/bearer.ts";
 import { readForm } from "../http/read-form.ts";
-import { log } from "../log.ts";
 import { adminAuth } from "../middleware/admin-auth.ts";
 import { pageSecurityHeaders } from "../middleware/page-security-headers.ts";
 import { activePolicy } from "../policy/active-policy.ts";
-import type { CompiledPolicy } from "../policy/compile-policy.ts";
 
 export type AdminViewOptions = {
   /** Where Cloudflare Access keys come from; tests pass a local key set. */

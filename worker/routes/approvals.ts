@@ -1,14 +1,14 @@
 import { type Context, Hono } from "hono";
+import { hashSecret } from "../../lib/crypto.ts";
+import type { LogFields } from "../../lib/log.ts";
+import { log } from "../../lib/log.ts";
 import type { ApprovalView, ApproverAuthMethod } from "../../schemas/approval.ts";
 import type { AppEnv } from "../app-env.ts";
 import { ACCESS_JWT_HEADER, type AccessKeySource, accessSettings, remoteAccessKeys, verifyAccessJwt } from "../approvals/access-jwt.ts";
 import { afterDecision } from "../approvals/lifecycle.ts";
 import { type PageProblem, type RenderedPage, renderApproval, renderDecided, renderProblem, type StepUp } from "../approvals/page.tsx";
 import { approverPasskeys, assertionOptions, relyingParty, verifyAssertion } from "../approvals/passkey.ts";
-import { hashSecret } from "../approvals/secrets.ts";
 import { readForm } from "../http/read-form.ts";
-import type { LogFields } from "../log.ts";
-import { log } from "../log.ts";
 import { pageSecurityHeaders } from "../middleware/page-security-headers.ts";
 
 /**

@@ -1,10 +1,11 @@
 import type { Context } from "hono";
+import type { Reason } from "../../core/refusals.ts";
 import { BackchannelRequestSchema } from "../../schemas/token-request.ts";
 import type { AppEnv } from "../app-env.ts";
 import { openApproval } from "../approvals/open-approval.ts";
 import { readConfig } from "../config.ts";
-import { errorResponse, type Reason } from "../errors.ts";
 import { parseFormRequest } from "../http/parse-form-request.ts";
+import { errorResponse } from "../http/wire-error.ts";
 import { authScheme, grantContext, refusalFields } from "./route-context.ts";
 
 /** POST /bc-authorize (OpenID CIBA §7): start a human approval for one use case. */

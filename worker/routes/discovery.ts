@@ -1,11 +1,11 @@
 import type { Context } from "hono";
+import { ASSERTION_ALGORITHMS } from "../../core/identity/agent-assertion.ts";
+import { JWKS_MAX_AGE_SECONDS } from "../../core/keys/jwks-max-age.ts";
 import { AGENT_USE_CASE_TYPE } from "../../schemas/authorization-details.ts";
 import { GRANT_TYPE } from "../../schemas/token-request.ts";
 import type { AppEnv } from "../app-env.ts";
 import { readConfig } from "../config.ts";
-import { ASSERTION_ALGORITHMS } from "../identity/agent-assertion.ts";
 import { activePolicy } from "../policy/active-policy.ts";
-import { JWKS_MAX_AGE_SECONDS } from "../tokens/jwks-cache.ts";
 import { activeKeys } from "../tokens/signing-keys.ts";
 
 const METADATA_MAX_AGE_SECONDS = 300;

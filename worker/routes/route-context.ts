@@ -1,8 +1,8 @@
 import type { Context } from "hono";
+import type { Reason } from "../../core/refusals.ts";
 import type { AppEnv } from "../app-env.ts";
 import { requestAuditEvent } from "../audit/request-event.ts";
 import { readConfig } from "../config.ts";
-import type { Reason } from "../errors.ts";
 import type { GrantContext } from "../grants/grant-context.ts";
 import { activePolicy } from "../policy/active-policy.ts";
 import { activeKeys } from "../tokens/signing-keys.ts";

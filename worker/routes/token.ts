@@ -1,12 +1,13 @@
 import type { Context } from "hono";
+import type { Reason, Result } from "../../core/refusals.ts";
 import { GRANT_TYPE, type TokenRequest, TokenRequestSchema } from "../../schemas/token-request.ts";
 import type { AppEnv } from "../app-env.ts";
-import { errorResponse, type Reason, type Result } from "../errors.ts";
 import { cibaGrant } from "../grants/ciba-grant.ts";
 import type { GrantContext } from "../grants/grant-context.ts";
 import type { Issued } from "../grants/issue-token.ts";
 import { useCaseGrant } from "../grants/use-case-grant.ts";
 import { parseFormRequest } from "../http/parse-form-request.ts";
+import { errorResponse } from "../http/wire-error.ts";
 import { authScheme, grantContext, issuedFields, refusalFields } from "./route-context.ts";
 
 const GRANTS: Record<string, (request: TokenRequest, ctx: GrantContext) => Promise<Result<Issued>>> = {

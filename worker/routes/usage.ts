@@ -1,12 +1,12 @@
 import type { Context } from "hono";
+import { budgetRules } from "../../core/budgets/budget-rules.ts";
+import { log } from "../../lib/log.ts";
 import { UsageReportSchema } from "../../schemas/usage.ts";
 import type { AppEnv } from "../app-env.ts";
-import { budgetRules } from "../budgets/budget-rules.ts";
 import { readConfig } from "../config.ts";
 import { bearerToken } from "../http/bearer.ts";
 import { readCapped } from "../http/read-form.ts";
 import { authenticateCaller } from "../http/service-auth.ts";
-import { log } from "../log.ts";
 import { activePolicy } from "../policy/active-policy.ts";
 import { activeKeys } from "../tokens/signing-keys.ts";
 import { verifyIssuedToken } from "../tokens/verify-issued-token.ts";

@@ -1,36 +1,6 @@
 import { SignJWT } from "jose";
-import { ACCESS_TOKEN_TYP, type AccessTokenClaims, type ApprovalClaim } from "../../schemas/access-token.ts";
-import type { RequestedGrant } from "../../schemas/approval.ts";
-import { AGENT_USE_CASE_TYPE } from "../../schemas/authorization-details.ts";
+import { ACCESS_TOKEN_TYP, type AccessTokenClaims } from "../../schemas/access-token.ts";
 import type { Signer } from "./signing-keys.ts";
-
-/** The RFC 9068 claim set for a grant. Pure, so the claims can be tested without keys. */
-export function accessTokenClaims(
-  grant: RequestedGrant,
-  issuer: string,
-  now: Date,
-  jti: string,
-  approval?: ApprovalClaim,
-): AccessTokenClaims {
-  const iat = Math.floor(now.getTime() / 1000);
-  const claims: AccessTokenClaims = {
-    iss: issuer,
-    sub: grant.agentId,
-    aud: grant.audience,
-    client_id: grant.agentId,
-    iat,
-    nbf: iat,
-    exp: iat + grant.ttlSeconds,
-    jti,
-    scope: grant.useCaseId,
-    authorization_details: [
-      { type: AGENT_USE_CASE_TYPE, use_case: grant.useCaseId, actions: grant.actions, locations: grant.locations, limits: grant.limits },
-    ],
-  };
-  if (grant.intent !== undefined) claims.intent = grant.intent;
-  if (approval !== undefined) claims.approval = approval;
-  return claims;
-}
 
 export function signAccessToken(claims: AccessTokenClaims, signer: Signer): Promise<string> {
   return new SignJWT(claims).setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: ACCESS_TOKEN_TYP }).sign(signer.key);

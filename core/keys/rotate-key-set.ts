@@ -1,5 +1,5 @@
+import { generateSigningKey } from "../../lib/generate-signing-key.ts";
 import { type SigningAlgorithm, type SigningKey, type SigningKeySet, SigningKeySetSchema } from "../../schemas/signing-keys.ts";
-import { generateSigningKey } from "./generate-signing-key.ts";
 
 export type RotationStep = "add-next" | "promote";
 

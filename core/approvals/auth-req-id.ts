@@ -1,4 +1,4 @@
-import { randomSecret } from "./secrets.ts";
+import { randomSecret } from "../../lib/crypto.ts";
 
 const APPROVAL_ID_BYTES = 16;
 const APPROVAL_ID = /^[A-Za-z0-9_-]{22}$/;

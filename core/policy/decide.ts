@@ -2,7 +2,7 @@ import type { RequestedGrant } from "../../schemas/approval.ts";
 import type { RequestedUseCase } from "../../schemas/authorization-details.ts";
 import type { Agent, LimitValue, UseCase } from "../../schemas/policy.ts";
 import type { RequestContext } from "../../schemas/token-request.ts";
-import { fail, ok, type Result } from "../errors.ts";
+import { fail, ok, type Result } from "../refusals.ts";
 import type { CompiledPolicy } from "./compile-policy.ts";
 import { failedCondition } from "./conditions.ts";
 

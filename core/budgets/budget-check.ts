@@ -1,6 +1,5 @@
+import { DAY_MS } from "../../lib/time.ts";
 import type { BudgetRule } from "./budget-rules.ts";
-
-export const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** A token bucket's stored state: tokens left and when that was computed (epoch ms). */
 export type Bucket = { tokens: number; updatedAt: number };

@@ -1,7 +1,7 @@
 import { decodeJwt, decodeProtectedHeader, errors, importJWK, type JWTPayload, jwtVerify } from "jose";
 import type { AgentPublicJwk } from "../../schemas/policy.ts";
-import type { IdentityFailure } from "../errors.ts";
 import type { CompiledPolicy } from "../policy/compile-policy.ts";
+import type { IdentityFailure } from "../refusals.ts";
 
 /** RFC 7523 §3 leaves the cap to the server; the contract sets it at five minutes, which also bounds the replay store. */
 export const MAX_ASSERTION_LIFETIME_SECONDS = 300;

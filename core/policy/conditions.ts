@@ -1,6 +1,6 @@
 import type { Conditions, TimeWindow } from "../../schemas/policy.ts";
 import type { RequestContext } from "../../schemas/token-request.ts";
-import type { Reason } from "../errors.ts";
+import type { Reason } from "../refusals.ts";
 
 const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const;
 

@@ -1,0 +1,31 @@
+import type { AccessTokenClaims, ApprovalClaim } from "../../schemas/access-token.ts";
+import type { RequestedGrant } from "../../schemas/approval.ts";
+import { AGENT_USE_CASE_TYPE } from "../../schemas/authorization-details.ts";
+
+/** The RFC 9068 claim set for a grant. Pure, so the claims can be tested without keys. */
+export function accessTokenClaims(
+  grant: RequestedGrant,
+  issuer: string,
+  now: Date,
+  jti: string,
+  approval?: ApprovalClaim,
+): AccessTokenClaims {
+  const iat = Math.floor(now.getTime() / 1000);
+  const claims: AccessTokenClaims = {
+    iss: issuer,
+    sub: grant.agentId,
+    aud: grant.audience,
+    client_id: grant.agentId,
+    iat,
+    nbf: iat,
+    exp: iat + grant.ttlSeconds,
+    jti,
+    scope: grant.useCaseId,
+    authorization_details: [
+      { type: AGENT_USE_CASE_TYPE, use_case: grant.useCaseId, actions: grant.actions, locations: grant.locations, limits: grant.limits },
+    ],
+  };
+  if (grant.intent !== undefined) claims.intent = grant.intent;
+  if (approval !== undefined) claims.approval = approval;
+  return claims;
+}
