@@ -9,7 +9,7 @@ export default defineConfig({
     silent: "passed-only",
     projects: [
       {
-        // Everything that runs inside workerd: pure units, routes, Durable Objects, attacks, the verifier.
+        // Everything that needs the Workers runtime: routes, Durable Objects, attacks, the verifier.
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
@@ -21,7 +21,17 @@ export default defineConfig({
           name: "workers",
           // The first request of a file loads the whole worker in a fresh isolate; on a busy 2-core CI machine that can take seconds.
           testTimeout: 30_000,
-          include: ["test/{unit,worker,durable-objects,attacks,verifier,approvals,audit,admin}/**/*.test.ts"],
+          include: ["test/{worker,durable-objects,attacks,verifier,approvals,audit,admin}/**/*.test.ts"],
+        },
+      },
+      {
+        // The pure core and its helpers: plain data in, a result out, so plain Node runs them in about a second.
+        test: {
+          name: "core",
+          environment: "node",
+          // Pure functions keep no state between files, so the files can share one module graph (zod loads once).
+          isolate: false,
+          include: ["test/{core,lib}/**/*.test.ts"],
         },
       },
       {

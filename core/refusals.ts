@@ -1,68 +1,24 @@
+import type { AdminReason } from "./refusals/admin.ts";
+import type { CibaReason } from "./refusals/ciba.ts";
+import type { EnrolmentReason } from "./refusals/enrolment.ts";
+import type { HttpReason } from "./refusals/http.ts";
+import type { ServiceReason } from "./refusals/service.ts";
+import type { TokenReason } from "./refusals/token.ts";
+
+export type { AdminAuthFailure, AdminReason } from "./refusals/admin.ts";
+export type { ApprovalProblem } from "./refusals/approval-page.ts";
+export type { CibaReason } from "./refusals/ciba.ts";
+export type { EnrolmentReason } from "./refusals/enrolment.ts";
+export type { HttpReason } from "./refusals/http.ts";
+export type { ServiceReason } from "./refusals/service.ts";
+export type { IdentityFailure, TokenReason } from "./refusals/token.ts";
+
 /**
- * Every way a token request can fail, as data. `worker/http/wire-error.ts` is the one place that turns a reason
- * into an RFC 6749 §5.2 response; the full reason (with its private detail) goes to the log.
+ * Every way a request can be refused, as data: one closed union per endpoint family, joined here.
+ * `worker/http/refuse.ts` is the one place that turns a reason into a response (status, body, headers, no-store);
+ * the full reason (with its private detail) goes to the log and the audit trail. Table: docs/errors.md.
  */
-
-/** Why an identity proof (client assertion or subject token) was refused. Never shown on the wire. */
-export type IdentityFailure =
-  | "malformed"
-  | "algorithm_not_allowed"
-  | "issuer_subject_mismatch"
-  | "client_id_mismatch"
-  | "unknown_agent"
-  | "unknown_key"
-  | "key_type_mismatch"
-  | "bad_signature"
-  | "wrong_audience"
-  | "expired"
-  | "not_yet_valid"
-  | "issued_in_future"
-  | "lifetime_too_long"
-  | "missing_claim"
-  | "replayed";
-
-export type Reason =
-  | { code: "body_too_large"; limitBytes: number }
-  | { code: "unsupported_content_type" }
-  | { code: "malformed_body" }
-  | { code: "duplicate_parameter"; parameter: string }
-  | { code: "invalid_parameter"; parameter: string; detail: string }
-  | { code: "missing_parameter"; parameter: string }
-  | { code: "unsupported_grant_type"; grantType: string }
-  | { code: "unsupported_token_type"; parameter: string; value: string }
-  | { code: "delegation_not_supported" }
-  | { code: "client_authentication_missing" }
-  | { code: "client_auth_method_unsupported"; scheme: string }
-  | { code: "client_assertion_type_unsupported" }
-  | { code: "client_assertion_invalid"; failure: IdentityFailure; detail?: string }
-  | { code: "subject_token_invalid"; failure: IdentityFailure; detail?: string }
-  | { code: "subject_client_mismatch" }
-  | { code: "invalid_authorization_details"; detail: string }
-  | { code: "no_use_case" }
-  | { code: "several_use_cases" }
-  | { code: "scope_mismatch" }
-  | { code: "unknown_use_case"; useCase: string }
-  | { code: "use_case_not_allowed"; useCase: string }
-  | { code: "invalid_target"; detail: string }
-  | { code: "audience_not_allowed"; audience: string }
-  | { code: "action_not_allowed"; action: string }
-  | { code: "location_not_allowed"; location: string }
-  | { code: "agent_disabled" }
-  | { code: "outside_time_window" }
-  | { code: "context_missing"; key: string }
-  | { code: "context_mismatch"; key: string }
-  | { code: "intent_required" }
-  | { code: "approval_required"; useCase: string }
-  | { code: "approval_not_needed"; useCase: string }
-  | { code: "too_many_open_approvals"; retryAfterSeconds: number }
-  | { code: "auth_req_id_invalid" }
-  | { code: "authorization_pending" }
-  | { code: "slow_down" }
-  | { code: "approval_denied" }
-  | { code: "approval_cancelled" }
-  | { code: "approval_expired" }
-  | { code: "approval_collected" }
-  | { code: "budget_exhausted"; budget: string; retryAfterSeconds: number };
+export type Reason = TokenReason | CibaReason | ServiceReason | EnrolmentReason | AdminReason | HttpReason;
 
 export type ReasonCode = Reason["code"];
 

@@ -1,79 +1,32 @@
 import { DurableObject } from "cloudflare:workers";
-import { shardOf } from "../core/audit/shards.ts";
 import { checkBudgets } from "../core/budgets/budget-check.ts";
+import { budgetsRemaining } from "../core/budgets/budget-remaining.ts";
 import type { BudgetRule } from "../core/budgets/budget-rules.ts";
-import { log } from "../lib/log.ts";
-import { DAY_MS } from "../lib/time.ts";
+import { epochSeconds } from "../lib/time.ts";
 import type { AuditEvent } from "../schemas/audit.ts";
+import { type ApprovalReservation, ApprovalReservations, type ReserveResult } from "./agent-ledger/approval-reservations.ts";
+import { AuditOutbox } from "./agent-ledger/audit-outbox.ts";
+import { BudgetStore } from "./agent-ledger/budget-store.ts";
+import { LEDGER_MIGRATIONS } from "./agent-ledger/migrations.ts";
+import { type ProofUse, ReplayGuard } from "./agent-ledger/replay-guard.ts";
+import { type Charge, type RecentToken, TokenRegistry, type TokenStatus } from "./agent-ledger/token-registry.ts";
 import type { AuditLog } from "./audit-log.ts";
 import { GroupCommit } from "./group-commit.ts";
-import { BudgetStore } from "./ledger-budgets.ts";
 import { migrate } from "./migrations.ts";
 
-const MIGRATIONS = [
-  `CREATE TABLE used_assertions (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
-   CREATE INDEX used_assertions_by_expiry ON used_assertions (expires_at);`,
-  `CREATE TABLE open_approvals (request_hash TEXT PRIMARY KEY, approval_id TEXT NOT NULL UNIQUE, auth_req_id TEXT NOT NULL,
-     expires_at INTEGER NOT NULL) WITHOUT ROWID;`,
-  `CREATE TABLE agent_state (id INTEGER PRIMARY KEY CHECK (id = 1), disabled INTEGER NOT NULL, not_before INTEGER NOT NULL, changed_at INTEGER NOT NULL);
-   -- not_before: epoch ms of the last kill switch; tokens issued up to then are inactive for good.
-   CREATE TABLE issued_tokens (jti TEXT PRIMARY KEY, use_case TEXT NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
-     units TEXT NOT NULL, used_units TEXT, reported_at INTEGER, revoked_at INTEGER) WITHOUT ROWID;
-   CREATE INDEX issued_tokens_by_time ON issued_tokens (issued_at);
-   CREATE TABLE buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;`,
-  `CREATE TABLE usage (rule TEXT NOT NULL, hour INTEGER NOT NULL, used REAL NOT NULL, PRIMARY KEY (rule, hour)) WITHOUT ROWID;`,
-  // Audit events written with the token they describe, until their audit shard has them. AUTOINCREMENT: a seq is
-  // never reused, so the shard can recognise (and skip) a batch it already has.
-  `CREATE TABLE audit_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, shard TEXT NOT NULL, body TEXT NOT NULL);`,
-];
-
-/** Audit events forwarded per call to an audit shard. */
-const FORWARD_BATCH = 256;
-/**
- * How long an issued token's audit event waits in the outbox for others to share its forwarding call. Under load
- * that turns one call per token into one per window; the event itself is already durable in the outbox.
- */
-const FORWARD_DELAY_MS = 1_000;
-/** When forwarding fails, the alarm tries again this much later; the events wait, durable, in the outbox. */
-const FORWARD_RETRY_MS = 30_000;
-
-/** Issued tokens are kept for the rolling daily window, which also outlives every token (max TTL 1 h) for revocation. */
-const ISSUED_RETENTION_MS = DAY_MS;
-
-/** One identity proof to burn: its `jti` and when it stops being acceptable anyway (epoch seconds). */
-export type ProofUse = { jti: string; expiresAt: number };
+export type { ApprovalReservation, Charge, ProofUse, ReserveResult, TokenStatus };
 export type AdmitResult = { ok: true } | { ok: false; replayedJti: string };
-
-/** A new approval request the agent wants to open; times in epoch milliseconds. */
-export type ApprovalReservation = { requestHash: string; approvalId: string; authReqId: string; expiresAt: number };
-export type ReserveResult =
-  | { kind: "reserved" }
-  | { kind: "existing"; approvalId: string; authReqId: string; expiresAt: number }
-  | { kind: "capped"; retryAfterSeconds: number }
-  | { kind: "replayed"; replayedJti: string };
-
-/** One token about to be issued: what it costs and until when it lives (epoch ms). */
-export type Charge = { jti: string; useCaseId: string; units: Record<string, number>; expiresAt: number };
 export type IssueResult =
   /** `audited`: the request's audit event was stored with the token (absent when none was given). */
   | { ok: true; audited?: true }
   | { ok: false; reason: "disabled" }
   | { ok: false; reason: "replayed"; replayedJti: string }
   | { ok: false; reason: "budget"; budget: string; retryAfterSeconds: number };
-
-export type TokenStatus = { active: true } | { active: false; reason: "agent_disabled" | "issued_before_watermark" | "revoked" };
 export type AgentSummary = {
   disabled: boolean;
   notBefore: number;
   remaining: { budget: string; remaining: number }[];
-  recent: {
-    jti: string;
-    use_case: string;
-    issued_at: number;
-    expires_at: number;
-    revoked_at: number | null;
-    used_units: Record<string, number> | null;
-  }[];
+  recent: RecentToken[];
   openApprovals: number;
 };
 export type UsageResult =
@@ -84,41 +37,34 @@ export type UsageResult =
 export type LedgerBindings = { AUDIT_LOG: DurableObjectNamespace<AuditLog> };
 
 /**
- * One object per agent, so load spreads across agents. It remembers every assertion `jti` the agent has
- * used until that assertion would have expired anyway (RFC 7523 §3 item 7), which is what makes replay
- * detection exact. Budgets (issue #4) and each issued token's audit event (issue #6) join this object so that a
- * token costs one round trip.
+ * One object per agent, so load spreads across agents, and one round trip per token: the replay guard, the kill
+ * switch, the budgets, the token's row and its audit event live together so that issuing is one transaction. This
+ * class is the RPC surface only; each table belongs to one store in `agent-ledger/` (docs/storage-schema.md), and
+ * this facade composes them in transactions, owns the group commit and the one alarm.
  */
 export class AgentLedger extends DurableObject<LedgerBindings> {
-  #alarmAt: number | null = null;
-  #forwarding: Promise<void> | undefined;
-  #forwardTimer: ReturnType<typeof setTimeout> | undefined;
-  /**
-   * Outbox events up to this seq are in their shards. Their rows are deleted by the next write transaction
-   * (no commit of their own); forgotten on eviction, in which case the shard skips the re-sent events.
-   */
-  #forwardedSeq = 0;
-  /** Outbox rows up to this seq are deleted already. */
-  #clearedSeq = 0;
-  #budgets: BudgetStore;
-  /** agent_state as last read; dropped before every write to it, so a rolled-back write is never remembered. */
-  #stateCache: { disabled: boolean; notBefore: number } | undefined;
+  readonly #replay: ReplayGuard;
+  readonly #approvals: ApprovalReservations;
+  readonly #tokens: TokenRegistry;
+  readonly #budgets: BudgetStore;
+  readonly #outbox: AuditOutbox;
   /** Token and poll calls of many concurrent requests share one commit; each still answers only once it is durable. */
-  #group: GroupCommit;
+  readonly #group: GroupCommit;
+  /** The alarm as last set (epoch ms), so a later deadline does not move it. */
+  #alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: LedgerBindings) {
     super(ctx, env);
-    this.#group = new GroupCommit(ctx.storage, () => {
-      // A rolled-back group may leave memory ahead of storage: drop the caches, and forget which alarm is set so
-      // the next proof sets one again.
-      this.#stateCache = undefined;
-      this.#alarmAt = null;
-      this.#clearedSeq = 0;
-      this.#budgets.reset();
-    });
-    this.#budgets = new BudgetStore(ctx.storage.sql);
+    const sql = ctx.storage.sql;
+    const wakeAt = (at: number) => this.#wakeAt(at);
+    this.#replay = new ReplayGuard(sql, wakeAt);
+    this.#approvals = new ApprovalReservations(sql);
+    this.#tokens = new TokenRegistry(sql);
+    this.#budgets = new BudgetStore(sql);
+    this.#outbox = new AuditOutbox(sql, env.AUDIT_LOG, wakeAt);
+    this.#group = new GroupCommit(ctx.storage, () => this.#rolledBack());
     ctx.blockConcurrencyWhile(async () => {
-      migrate(ctx.storage.sql, MIGRATIONS);
+      migrate(sql, LEDGER_MIGRATIONS);
       this.#alarmAt = await ctx.storage.getAlarm();
     });
   }
@@ -131,40 +77,29 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
    */
   async issue(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number, audit?: AuditEvent): Promise<IssueResult> {
     const result = await this.#group.run(() => this.#issueNow(proofs, charge, rules, now, audit));
-    if (result.ok && audit) this.#scheduleForward();
+    if (result.ok && audit) this.#outbox.schedule();
     return result;
   }
 
   #issueNow(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number, audit: AuditEvent | undefined): IssueResult {
     // Runs inside the group's transaction. Reads first, writes last: a refusal leaves nothing behind.
-    const sql = this.ctx.storage.sql;
-    if (this.#state().disabled) return { ok: false, reason: "disabled" };
-    const replayed = this.#firstReplayed(proofs, Math.floor(now / 1000));
+    if (this.#tokens.state().disabled) return { ok: false, reason: "disabled" };
+    const replayed = this.#replay.firstReplayed(proofs, epochSeconds(now));
     if (replayed !== undefined) return { ok: false, reason: "replayed", replayedJti: replayed };
     const budget = checkBudgets(rules, this.#budgets.read(rules, now), charge, now);
     if (!budget.ok) return { ok: false, reason: "budget", budget: budget.budget, retryAfterSeconds: budget.retryAfterSeconds };
-    this.#record(proofs);
+    this.#replay.record(proofs);
     this.#budgets.charge(rules, budget.buckets, charge.units, now);
-    sql.exec(
-      "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units) VALUES (?, ?, ?, ?, ?)",
-      charge.jti,
-      charge.useCaseId,
-      now,
-      charge.expiresAt,
-      JSON.stringify(charge.units),
-    );
-    if (audit) {
-      this.#clearForwarded();
-      sql.exec("INSERT INTO audit_outbox (shard, body) VALUES (?, ?)", shardOf(audit.agent, audit.ts), JSON.stringify(audit));
-      return { ok: true, audited: true };
-    }
-    return { ok: true };
+    this.#tokens.record(charge, now);
+    if (!audit) return { ok: true };
+    this.#outbox.add(audit);
+    return { ok: true, audited: true };
   }
 
   /** Atomically: refuse if any proof was seen before, otherwise record them all. Nothing is written on refusal. */
   admit(proofs: ProofUse[], nowSeconds: number): Promise<AdmitResult> {
     return this.#group.run(() => {
-      const replayed = this.#burn(proofs, nowSeconds);
+      const replayed = this.#replay.burn(proofs, nowSeconds);
       return replayed === undefined ? { ok: true } : { ok: false, replayedJti: replayed };
     });
   }
@@ -175,63 +110,25 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
    * at most `cap` open requests, so it cannot flood approvers' inboxes.
    */
   reserveApproval(proofs: ProofUse[], reservation: ApprovalReservation, cap: number, now: number): ReserveResult {
-    return this.ctx.storage.transactionSync((): ReserveResult => {
-      const sql = this.ctx.storage.sql;
-      sql.exec("DELETE FROM open_approvals WHERE expires_at <= ?", now);
-      const existing = sql
-        .exec<{ approval_id: string; auth_req_id: string; expires_at: number }>(
-          "SELECT approval_id, auth_req_id, expires_at FROM open_approvals WHERE request_hash = ?",
-          reservation.requestHash,
-        )
-        .toArray()[0];
-      const open = sql
-        .exec<{ n: number; soonest: number | null }>("SELECT COUNT(*) AS n, MIN(expires_at) AS soonest FROM open_approvals")
-        .one();
-      if (!existing && open.n >= cap)
-        return { kind: "capped", retryAfterSeconds: Math.max(1, Math.ceil(((open.soonest ?? now) - now) / 1000)) };
-      const replayed = this.#burn(proofs, Math.floor(now / 1000));
+    return this.#transaction((): ReserveResult => {
+      const slot = this.#approvals.slotFor(reservation.requestHash, cap, now);
+      if (slot.kind === "capped") return slot;
+      const replayed = this.#replay.burn(proofs, epochSeconds(now));
       if (replayed !== undefined) return { kind: "replayed", replayedJti: replayed };
-      if (existing)
-        return { kind: "existing", approvalId: existing.approval_id, authReqId: existing.auth_req_id, expiresAt: existing.expires_at };
-      sql.exec(
-        "INSERT INTO open_approvals (request_hash, approval_id, auth_req_id, expires_at) VALUES (?, ?, ?, ?)",
-        reservation.requestHash,
-        reservation.approvalId,
-        reservation.authReqId,
-        reservation.expiresAt,
-      );
+      if (slot.kind === "existing") return slot;
+      this.#approvals.open(reservation);
       return { kind: "reserved" };
     });
   }
 
   /** A decided request no longer deduplicates or counts against the cap. */
   closeApproval(requestHash: string): void {
-    this.ctx.storage.sql.exec("DELETE FROM open_approvals WHERE request_hash = ?", requestHash);
+    this.#approvals.close(requestHash);
   }
 
   /** Undo a reservation whose approval request could not be opened. */
   releaseApproval(approvalId: string): void {
-    this.ctx.storage.sql.exec("DELETE FROM open_approvals WHERE approval_id = ?", approvalId);
-  }
-
-  /** Inside a transaction: the first replayed jti, or undefined after recording all proofs. */
-  #burn(proofs: ProofUse[], nowSeconds: number): string | undefined {
-    const replayed = this.#firstReplayed(proofs, nowSeconds);
-    if (replayed === undefined) this.#record(proofs);
-    return replayed;
-  }
-
-  #firstReplayed(proofs: ProofUse[], nowSeconds: number): string | undefined {
-    const sql = this.ctx.storage.sql;
-    return proofs.find(
-      (proof) => sql.exec("SELECT 1 FROM used_assertions WHERE jti = ? AND expires_at >= ?", proof.jti, nowSeconds).toArray().length > 0,
-    )?.jti;
-  }
-
-  #record(proofs: ProofUse[]): void {
-    for (const proof of proofs)
-      this.ctx.storage.sql.exec("INSERT OR REPLACE INTO used_assertions (jti, expires_at) VALUES (?, ?)", proof.jti, proof.expiresAt);
-    if (proofs.length > 0) this.#armAlarm(Math.min(...proofs.map((p) => p.expiresAt)));
+    this.#approvals.release(approvalId);
   }
 
   /**
@@ -239,43 +136,21 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
    * not-before watermark), and hand back the open approval requests for the caller to cancel.
    */
   setDisabled(disabled: boolean, now: number): { openApprovals: string[] } {
-    return this.ctx.storage.transactionSync(() => {
-      if (disabled) return this.#disable(now);
-      this.#stateCache = undefined;
-      this.ctx.storage.sql.exec("UPDATE agent_state SET disabled = 0, changed_at = ?", now);
+    return this.#transaction(() => {
+      if (disabled) return { openApprovals: this.#disable(now) };
+      this.#tokens.enable(now);
       return { openApprovals: [] };
     });
   }
 
-  /** Inside a transaction: switch the agent off and take its open approval requests off the books. */
-  #disable(now: number): { openApprovals: string[] } {
-    const sql = this.ctx.storage.sql;
-    this.#stateCache = undefined;
-    sql.exec("INSERT OR REPLACE INTO agent_state (id, disabled, not_before, changed_at) VALUES (1, 1, ?, ?)", now, now);
-    const open = sql
-      .exec<{ approval_id: string }>("SELECT approval_id FROM open_approvals")
-      .toArray()
-      .map((r) => r.approval_id);
-    sql.exec("DELETE FROM open_approvals");
-    return { openApprovals: open };
-  }
-
   /** For RFC 7662 introspection: whether a validly signed token of this agent is still good. */
   tokenStatus(jti: string, issuedAtSeconds: number): TokenStatus {
-    const state = this.#state();
-    if (state.disabled) return { active: false, reason: "agent_disabled" };
-    const row = this.ctx.storage.sql
-      .exec<{ issued_at: number; revoked_at: number | null }>("SELECT issued_at, revoked_at FROM issued_tokens WHERE jti = ?", jti)
-      .toArray()[0];
-    // The ledger knows when, to the millisecond, it issued the token; `iat` (whole seconds) is the fallback.
-    const issuedAt = row?.issued_at ?? issuedAtSeconds * 1000;
-    if (issuedAt <= state.notBefore) return { active: false, reason: "issued_before_watermark" };
-    return row?.revoked_at != null ? { active: false, reason: "revoked" } : { active: true };
+    return this.#tokens.status(jti, issuedAtSeconds);
   }
 
   /** RFC 7009: revoke one token until it expires. Idempotent; an unknown jti is not an error (§2.2). */
   revoke(jti: string, now: number): void {
-    this.ctx.storage.sql.exec("UPDATE issued_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL", now, jti);
+    this.#tokens.revoke(jti, now);
   }
 
   /**
@@ -283,145 +158,56 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
    * reported units instead of the token's limits. Units beyond the limits are returned (and may disable the agent).
    */
   reportUsage(jti: string, used: Record<string, number>, rules: BudgetRule[], disableOnOveruse: boolean, now: number): UsageResult {
-    try {
-      return this.#reportUsage(jti, used, rules, disableOnOveruse, now);
-    } catch (error) {
-      // Rolled back: the budget mirror may hold the adjustment that storage no longer does.
-      this.#budgets.reset();
-      throw error;
-    }
-  }
-
-  #reportUsage(jti: string, used: Record<string, number>, rules: BudgetRule[], disableOnOveruse: boolean, now: number): UsageResult {
-    return this.ctx.storage.transactionSync((): UsageResult => {
-      const sql = this.ctx.storage.sql;
-      const row = sql
-        .exec<{ units: string; reported_at: number | null; use_case: string; issued_at: number }>(
-          "SELECT units, reported_at, use_case, issued_at FROM issued_tokens WHERE jti = ?",
-          jti,
-        )
-        .toArray()[0];
-      if (!row) return { ok: false, reason: "unknown_token" };
-      if (row.reported_at !== null) return { ok: false, reason: "already_reported" };
-      const limits = JSON.parse(row.units) as Record<string, number>;
-      const overLimit = Object.entries(used)
-        .filter(([unit, value]) => limits[unit] === undefined || value > (limits[unit] as number))
-        .map(([unit]) => unit);
-      sql.exec("UPDATE issued_tokens SET used_units = ?, reported_at = ? WHERE jti = ?", JSON.stringify(used), now, jti);
-      this.#budgets.adjust(rules, { useCase: row.use_case, issuedAt: row.issued_at, charged: limits }, used);
-      const disable = overLimit.length > 0 && disableOnOveruse;
-      if (!disable) return { ok: true, overLimit, disabled: false, openApprovals: [] };
-      return { ok: true, overLimit, disabled: true, openApprovals: this.#disable(now).openApprovals };
+    return this.#transaction((): UsageResult => {
+      const report = this.#tokens.reportUsage(jti, used, now);
+      if (!report.ok) return report;
+      this.#budgets.adjust(rules, report.token, used);
+      const { overLimit } = report;
+      if (overLimit.length === 0 || !disableOnOveruse) return { ok: true, overLimit, disabled: false, openApprovals: [] };
+      return { ok: true, overLimit, disabled: true, openApprovals: this.#disable(now) };
     });
   }
 
   /** For GET /admin/agents/:id: status, what is left of each budget, and the latest tokens. */
   summary(rules: BudgetRule[], now: number): AgentSummary {
-    const sql = this.ctx.storage.sql;
-    const state = this.#state();
-    const budget = this.#budgets.read(rules, now);
-    const remaining = rules.map((rule) => {
-      if (rule.kind === "daily") return { budget: rule.name, remaining: Math.max(0, rule.cap - (budget.dailyUsed.get(rule.name) ?? 0)) };
-      const bucket = budget.buckets.get(rule.name);
-      const tokens = bucket ? Math.min(rule.burst, bucket.tokens + ((now - bucket.updatedAt) * rule.perMinute) / 60_000) : rule.burst;
-      return { budget: rule.name, remaining: Math.floor(tokens) };
-    });
-    const recent = sql
-      .exec<{ jti: string; use_case: string; issued_at: number; expires_at: number; revoked_at: number | null; used_units: string | null }>(
-        "SELECT jti, use_case, issued_at, expires_at, revoked_at, used_units FROM issued_tokens ORDER BY issued_at DESC LIMIT 20",
-      )
-      .toArray()
-      .map((r) => ({ ...r, used_units: r.used_units === null ? null : (JSON.parse(r.used_units) as Record<string, number>) }));
-    const openApprovals = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM open_approvals WHERE expires_at > ?", now).one().n;
-    return { disabled: state.disabled, notBefore: state.notBefore, remaining, recent, openApprovals };
+    const { disabled, notBefore } = this.#tokens.state();
+    const remaining = budgetsRemaining(rules, this.#budgets.read(rules, now), now);
+    return { disabled, notBefore, remaining, recent: this.#tokens.recent(), openApprovals: this.#approvals.countOpen(now) };
   }
 
-  #state(): { disabled: boolean; notBefore: number } {
-    if (this.#stateCache) return this.#stateCache;
-    const row = this.ctx.storage.sql
-      .exec<{ disabled: number; not_before: number }>("SELECT disabled, not_before FROM agent_state")
-      .toArray()[0];
-    this.#stateCache = { disabled: row?.disabled === 1, notBefore: row?.not_before ?? 0 };
-    return this.#stateCache;
-  }
-
-  #clearForwarded(): void {
-    if (this.#forwardedSeq <= this.#clearedSeq) return;
-    this.ctx.storage.sql.exec("DELETE FROM audit_outbox WHERE seq <= ?", this.#forwardedSeq);
-    this.#clearedSeq = this.#forwardedSeq;
-  }
-
-  #scheduleForward(): void {
-    this.#forwardTimer ??= setTimeout(() => {
-      this.#forwardTimer = undefined;
-      if (this.#forwarding) this.#scheduleForward();
-      else void this.#forwardAudit();
-    }, FORWARD_DELAY_MS);
-  }
-
-  /**
-   * Sends the outbox's audit events to their shards, oldest first; their rows go with the next write. One run at a
-   * time, at most every FORWARD_DELAY_MS, so under load one call carries many events. A shard skips events it
-   * already has (by seq), so a batch sent twice is recorded once.
-   */
-  #forwardAudit(): Promise<void> {
-    this.#forwarding ??= (async () => {
-      try {
-        while ((await this.#forwardBatch()) === FORWARD_BATCH);
-      } catch (error) {
-        const pending = this.ctx.storage.sql
-          .exec<{ n: number }>("SELECT COUNT(*) AS n FROM audit_outbox WHERE seq > ?", this.#forwardedSeq)
-          .one().n;
-        log("error", "audit_forward_failed", { pending, message: error instanceof Error ? error.message : String(error) });
-        this.#armAlarmAt(Date.now() + FORWARD_RETRY_MS);
-      } finally {
-        this.#forwarding = undefined;
-      }
-    })();
-    return this.#forwarding;
-  }
-
-  /** Forwards the oldest events not yet forwarded; how many. */
-  async #forwardBatch(): Promise<number> {
-    const sql = this.ctx.storage.sql;
-    const rows = sql
-      .exec<{ seq: number; shard: string; body: string }>(
-        "SELECT seq, shard, body FROM audit_outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-        this.#forwardedSeq,
-        FORWARD_BATCH,
-      )
-      .toArray();
-    const last = rows.at(-1);
-    if (!last) return 0;
-    await Promise.all(
-      [...Map.groupBy(rows, (row) => row.shard)].map(([shard, shardRows]) =>
-        this.env.AUDIT_LOG.getByName(shard).appendForwarded(
-          shard,
-          shardRows.map((row) => ({ seq: row.seq, event: JSON.parse(row.body) as AuditEvent })),
-        ),
-      ),
-    );
-    this.#forwardedSeq = last.seq;
-    return rows.length;
-  }
-
-  /** Forwards audit events left behind; drops expired proofs (their exp check fails first, so they cannot be replayed) and old tokens. */
+  /** Forwards audit events left behind; drops expired proofs and tokens past their retention. */
   override async alarm(): Promise<void> {
     this.#alarmAt = null;
-    await this.#forwardAudit();
-    this.#clearForwarded();
-    const nowSeconds = Math.floor(Date.now() / 1000);
-    this.ctx.storage.sql.exec("DELETE FROM used_assertions WHERE expires_at < ?", nowSeconds);
-    this.ctx.storage.sql.exec("DELETE FROM issued_tokens WHERE issued_at <= ?", Date.now() - ISSUED_RETENTION_MS);
-    const next = this.ctx.storage.sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM used_assertions").one().at;
-    if (next !== null) this.#armAlarm(next);
+    await this.#outbox.drain();
+    const now = Date.now();
+    this.#replay.purgeExpired(epochSeconds(now));
+    this.#tokens.purgeOld(now);
   }
 
-  #armAlarm(expiresAtSeconds: number): void {
-    this.#armAlarmAt((expiresAtSeconds + 1) * 1000);
+  /** Inside a transaction: switch the agent off and take its open approval requests off the books. */
+  #disable(now: number): string[] {
+    this.#tokens.disable(now);
+    return this.#approvals.takeAll();
   }
 
-  #armAlarmAt(at: number): void {
+  #transaction<T>(work: () => T): T {
+    try {
+      return this.ctx.storage.transactionSync(work);
+    } catch (error) {
+      this.#rolledBack();
+      throw error;
+    }
+  }
+
+  /** A rolled-back transaction may leave memory ahead of storage: drop every mirror, and forget which alarm is set. */
+  #rolledBack(): void {
+    this.#tokens.reset();
+    this.#budgets.reset();
+    this.#outbox.reset();
+    this.#alarmAt = null;
+  }
+
+  #wakeAt(at: number): void {
     // One alarm per object, at the earliest deadline; later deadlines are picked up when it fires.
     if (this.#alarmAt !== null && this.#alarmAt <= at) return;
     this.#alarmAt = at;

@@ -3,6 +3,7 @@ import { eligibility, tally } from "../core/approvals/quorum.ts";
 import { base64url, randomSecret, sameHash } from "../lib/crypto.ts";
 import type { ApprovalStatus, ApprovalView, ApproverAuthMethod, Decision, RequestedGrant } from "../schemas/approval.ts";
 import type { ApprovalSettings } from "../schemas/policy.ts";
+import type { NoBindings } from "./bindings.ts";
 import { migrate } from "./migrations.ts";
 
 const MIGRATIONS = [
@@ -77,9 +78,9 @@ type RequestRow = {
  * check-then-write runs in one synchronous transaction, so two clicks, two approvers or a click racing the
  * expiry alarm can never yield two outcomes or two tokens.
  */
-export class ApprovalRequest extends DurableObject {
-  constructor(ctx: DurableObjectState, env: unknown) {
-    super(ctx, env as never);
+export class ApprovalRequest extends DurableObject<NoBindings> {
+  constructor(ctx: DurableObjectState, env: NoBindings) {
+    super(ctx, env);
     ctx.blockConcurrencyWhile(async () => migrate(ctx.storage.sql, MIGRATIONS));
   }
 

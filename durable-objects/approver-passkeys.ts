@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { randomSecret, sameHash } from "../lib/crypto.ts";
 import { DAY_MS } from "../lib/time.ts";
+import type { NoBindings } from "./bindings.ts";
 import { migrate } from "./migrations.ts";
 
 const MIGRATIONS = [
@@ -37,9 +38,9 @@ type CredentialRow = { id: string; public_key: string; counter: number; transpor
  * an admin issued them. Links are stored only as hashes; using one and adding its passkey happen in one
  * transaction, so a link can never enrol two passkeys.
  */
-export class ApproverPasskeys extends DurableObject {
-  constructor(ctx: DurableObjectState, env: unknown) {
-    super(ctx, env as never);
+export class ApproverPasskeys extends DurableObject<NoBindings> {
+  constructor(ctx: DurableObjectState, env: NoBindings) {
+    super(ctx, env);
     ctx.blockConcurrencyWhile(async () => migrate(ctx.storage.sql, MIGRATIONS));
   }
 

@@ -19,6 +19,21 @@ const MIGRATIONS = [
 
 const DEFAULT_RETENTION_DAYS = 400;
 
+/** The bindings an audit shard reads. */
+export type AuditLogBindings = { AUDIT_RETENTION_DAYS?: string };
+
+/**
+ * Days a shard is kept before it is pruned to its head hash: a positive whole number in decimal digits, 400 when
+ * unset. Anything else is a deployment mistake and throws, rather than keep evidence for a period nobody chose.
+ */
+export function auditRetentionDays(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_RETENTION_DAYS;
+  const days = Number(value);
+  if (!/^[1-9][0-9]*$/.test(value) || !Number.isSafeInteger(days))
+    throw new Error(`Writ misconfigured: AUDIT_RETENTION_DAYS must be a positive whole number of days, not ${JSON.stringify(value)}`);
+  return days;
+}
+
 export type AuditFilter = {
   type?: string | undefined;
   agent?: string | undefined;
@@ -50,12 +65,15 @@ export type EventRow = {
  * a busy day never queues everyone else. Each record carries the hash of the previous one, so editing,
  * deleting or reordering any record breaks the chain, and `verify` says where.
  */
-export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
+export class AuditLog extends DurableObject<AuditLogBindings> {
   /** Whether the retention alarm is set, kept in memory so an append does not read it back from storage each time. */
   #alarmArmed = false;
+  readonly #retentionDays: number;
 
-  constructor(ctx: DurableObjectState, env: { AUDIT_RETENTION_DAYS?: string }) {
+  constructor(ctx: DurableObjectState, env: AuditLogBindings) {
     super(ctx, env);
+    // Read before anything is stored: a bad value fails the first call, not an append whose events are already written.
+    this.#retentionDays = auditRetentionDays(env.AUDIT_RETENTION_DAYS);
     ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage.sql, MIGRATIONS);
       this.#alarmArmed = (await ctx.storage.getAlarm()) !== null;
@@ -212,9 +230,8 @@ export class AuditLog extends DurableObject<{ AUDIT_RETENTION_DAYS?: string }> {
   }
 
   #pruneAt(ts: number): number {
-    const days = Number(this.env.AUDIT_RETENTION_DAYS ?? DEFAULT_RETENTION_DAYS);
     const dayEnd = Math.ceil((ts + 1) / DAY_MS) * DAY_MS;
-    return dayEnd + (Number.isFinite(days) && days > 0 ? days : DEFAULT_RETENTION_DAYS) * DAY_MS;
+    return dayEnd + this.#retentionDays * DAY_MS;
   }
 }
 

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { NoBindings } from "./bindings.ts";
 import { migrate } from "./migrations.ts";
 
 const MIGRATIONS = [
@@ -45,9 +46,9 @@ type MailRow = {
  * script or the end-to-end test can follow the link, since Miniflare only writes sent mail to temp files.
  * A single instance (`DEV_OUTBOX_NAME`) serves the whole broker.
  */
-export class DevOutbox extends DurableObject {
-  constructor(ctx: DurableObjectState, env: unknown) {
-    super(ctx, env as never);
+export class DevOutbox extends DurableObject<NoBindings> {
+  constructor(ctx: DurableObjectState, env: NoBindings) {
+    super(ctx, env);
     ctx.blockConcurrencyWhile(async () => migrate(ctx.storage.sql, MIGRATIONS));
   }
 

@@ -9,6 +9,12 @@ export function base64url(bytes: Uint8Array): string {
   return jose.base64url.encode(bytes);
 }
 
+/** The bytes of a base64url text (padding tolerated); throws on anything else, so callers of untrusted input catch. */
+export function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
+  // A copy on a fresh ArrayBuffer: WebAuthn and WebCrypto want exactly that, not a view of a shared buffer.
+  return new Uint8Array(jose.base64url.decode(text.replace(/=+$/, "")));
+}
+
 export function randomSecret(bytes = SECRET_BYTES): string {
   return base64url(crypto.getRandomValues(new Uint8Array(bytes)));
 }
@@ -26,20 +32,22 @@ export function hashSecret(secret: string): Promise<string> {
   return sha256(secret);
 }
 
-/** Compares two hashes without leaking, through timing, how many leading characters matched. */
+/**
+ * The one constant-time comparison, on the platform's primitive (`crypto.subtle.timingSafeEqual`): equal-length
+ * bytes without leaking, through timing, how many leading bytes matched. Synchronous, so Durable Objects can use
+ * it inside a transaction.
+ */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && crypto.subtle.timingSafeEqual(a, b);
+}
+
+/** Two hashes (or other texts whose length is no secret) compared in constant time. */
 export function sameHash(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
+  const encoder = new TextEncoder();
+  return constantTimeEqual(encoder.encode(a), encoder.encode(b));
 }
 
 /** Compares two secrets over their SHA-256 digests, so neither content nor length leaks through timing. */
 export async function sameSecret(presented: string, expected: string): Promise<boolean> {
-  const encoder = new TextEncoder();
-  const [a, b] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(presented)),
-    crypto.subtle.digest("SHA-256", encoder.encode(expected)),
-  ]);
-  return crypto.subtle.timingSafeEqual(a, b);
+  return constantTimeEqual(createHash("sha256").update(presented).digest(), createHash("sha256").update(expected).digest());
 }

@@ -14,7 +14,7 @@ import { execFile } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, matchesGlob, parse, resolve } from "node:path";
+import { basename, join, matchesGlob, parse, resolve } from "node:path";
 import { promisify } from "node:util";
 import {
   convertV4MiniflareOptions,
@@ -23,6 +23,7 @@ import {
   MiniflareCoreError,
   type V4ModuleDefinition,
   type V4ModuleRule,
+  type V4ModuleRuleType,
   type WorkerdStructuredLog,
 } from "miniflare";
 import { DEV_VARS } from "./dev-vars.ts";
@@ -221,14 +222,26 @@ async function bundleModules(bundleDir: string, mainModule: string, rules: reado
     .filter((entry) => entry.isFile())
     .map((entry) => join(entry.parentPath, entry.name).slice(bundleDir.length + 1));
   if (!files.includes(mainModule)) throw new Error(`wrangler's output has no ${mainModule}`);
-  const modules: V4ModuleDefinition[] = [];
-  for (const file of [mainModule, ...files.filter((f) => f !== mainModule)]) {
+  const modules: V4ModuleDefinition[] = [{ type: "ESModule", path: join(bundleDir, mainModule) }];
+  for (const file of files.filter((f) => f !== mainModule)) {
     if (file === "README.md" || file.endsWith(".map")) continue;
-    const type = /\.m?js$/.test(file) ? "ESModule" : rules.find((rule) => rule.include.some((glob) => matchesGlob(file, glob)))?.type;
+    const type = moduleType(file, rules);
     if (type === undefined) throw new Error(`wrangler's output has ${file}, which no module rule covers`);
     modules.push({ type, path: join(bundleDir, file) });
   }
   return modules;
+}
+
+/**
+ * A rule's type before the `.js` default: the pages' script is a `.js` file bundled as Text. wrangler writes a
+ * module it collected by a rule as `<sha1>-<file name>`, so only the last segment of the rule's glob can match.
+ */
+function moduleType(file: string, rules: readonly V4ModuleRule[]): V4ModuleRuleType | undefined {
+  const collected = /^[0-9a-f]{40}-(.+)$/.exec(basename(file))?.[1];
+  const matches = (glob: string) => (collected === undefined ? matchesGlob(file, glob) : matchesGlob(collected, basename(glob)));
+  const rule = rules.find((r) => r.include.some(matches));
+  if (rule !== undefined) return rule.type;
+  return /\.m?js$/.test(file) ? "ESModule" : undefined;
 }
 
 /** Asks the OS for a port that is free right now, so that ISSUER can name it before workerd starts. */

@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import { log } from "../lib/log.ts";
 import type { AppEnv } from "./app-env.ts";
+import { auditAs } from "./audit/note.ts";
+import { allowOnly, refuse } from "./http/refuse.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { adminAgentRoutes } from "./routes/admin-agents.ts";
 import { adminAuditRoutes } from "./routes/admin-audit.ts";
@@ -19,6 +21,17 @@ import { usageRoute } from "./routes/usage.ts";
 export const app = new Hono<AppEnv>();
 
 app.use(requestLog());
+// Which audit event each endpoint's requests are, declared where the routes are (POST /token says it per grant).
+app.use("/bc-authorize", auditAs("ciba_request"));
+app.use("/introspect", auditAs("introspection"));
+app.use("/revoke", auditAs("revocation"));
+app.use("/usage", auditAs("usage_report"));
+app.use("/admin", auditAs("admin_action"));
+app.use("/admin/*", auditAs("admin_action"));
+app.on("GET", "/approvals/*", auditAs("approval_view"));
+app.on("POST", "/approvals/*", auditAs("approval_decision"));
+app.use("/enrol/*", auditAs("passkey_enrolment"));
+
 app.get("/.well-known/oauth-authorization-server", metadataRoute);
 app.get("/.well-known/jwks.json", jwksRoute);
 app.post("/token", tokenRoute);
@@ -34,7 +47,11 @@ app.route("/approvals", approvalRoutes());
 app.route("/", passkeyEnrolmentRoutes());
 app.route("/", pageAssetRoutes());
 
-app.notFound((c) => c.json({ error: "not_found", error_description: "no such endpoint" }, 404));
+// RFC 9110 §15.5.6: the endpoints exist, so another method gets 405 and the methods that work, not 404.
+for (const path of ["/token", "/bc-authorize", "/introspect", "/revoke", "/usage"]) app.all(path, allowOnly("POST"));
+for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/jwks.json"]) app.all(path, allowOnly("GET", "HEAD"));
+
+app.notFound((c) => refuse(c, { code: "not_found" }));
 
 // Reached only by bugs and misconfiguration: the client gets no detail, the log gets all of it.
 app.onError((error, c) => {

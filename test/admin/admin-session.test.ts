@@ -191,7 +191,9 @@ describe("adminAuth and the session cookie", () => {
 
     const notOptedIn = await app({}).request("/admin/ping", { headers: { cookie } }, env);
     expect(notOptedIn.status).toBe(401);
-    expect(await notOptedIn.json()).toEqual({ error: "invalid_request", error_description: "admin bearer token required" });
+    // RFC 6750 §3.1: without a credential the route opted into, the bare challenge and no body.
+    expect(notOptedIn.headers.get("www-authenticate")).toBe('Bearer realm="writ-admin"');
+    expect(await notOptedIn.text()).toBe("");
 
     const post = await app({ session: true }).request("/admin/ping", { method: "POST", headers: { cookie } }, env);
     expect(post.status).toBe(401);

@@ -2,7 +2,9 @@ import { env } from "cloudflare:workers";
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey, SignJWT } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { accessSettings, verifyAccessJwt } from "../../worker/approvals/access-jwt.ts";
-import { approverApp, call, formOf, type Opened, openApproval, pagePath, postForm, stored, textOf } from "./approver-support.ts";
+import { type OpenedApproval, openApproval, pagePath, stored } from "../support/approval-fixture.ts";
+import { approverApp, call, postForm } from "../support/approver-app.ts";
+import { formOf, textOf } from "../support/html.ts";
 
 const TEAM = "https://acme.cloudflareaccess.com";
 const AUD = "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2";
@@ -26,7 +28,12 @@ function accessJwt(claims: Claims = {}): Promise<string> {
   return jwt.sign(claims.key ?? teamKey.privateKey);
 }
 
-async function pageWithAccess(opened: Opened, approver: string, headers: Record<string, string>, bindings: Cloudflare.Env = ACCESS_ENV) {
+async function pageWithAccess(
+  opened: OpenedApproval,
+  approver: string,
+  headers: Record<string, string>,
+  bindings: Cloudflare.Env = ACCESS_ENV,
+) {
   const response = await call(app, pagePath(opened, approver), { headers }, bindings);
   const html = await response.text();
   return { response, html };

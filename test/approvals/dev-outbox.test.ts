@@ -7,7 +7,7 @@ import type { AppEnv } from "../../worker/app-env.ts";
 import { composeApprovalEmail, sendApprovalEmail } from "../../worker/approvals/approval-email.ts";
 import type { WritEnv } from "../../worker/env.ts";
 import { devOutboxRoutes } from "../../worker/routes/dev-outbox.ts";
-import { emailInput } from "./email-support.ts";
+import { emailInput } from "../support/approval-email.ts";
 
 const BASE = "http://127.0.0.1:8787";
 // Storage is shared by the tests of a file: DO tests take outboxes of their own, route tests unique recipients.

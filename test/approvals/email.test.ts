@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEV_OUTBOX_NAME } from "../../durable-objects/dev-outbox.ts";
 import { composeApprovalEmail, sendApprovalEmail } from "../../worker/approvals/approval-email.ts";
 import type { WritEnv } from "../../worker/env.ts";
-import { decodedSubject, emailInput, FROM, headerBlock, part, parts } from "./email-support.ts";
+import { decodedSubject, emailInput, FROM, headerBlock, part, parts } from "../support/approval-email.ts";
 
 const HOSTILE_INTENT = `<script>alert(1)</script>"><img src=x onerror=alert(2)>`;
 const outbox = () => env.DEV_OUTBOX_STORE.getByName(DEV_OUTBOX_NAME);

@@ -1,14 +1,16 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ENROLMENT_LINK_TTL_MS } from "../../durable-objects/approver-passkeys.ts";
-import { ADMIN_AUTH, approverApp, attributesOf, call, enrolPasskey, postJson, SECURITY_HEADERS, textOf } from "./approver-support.ts";
-import { SoftAuthenticator } from "./soft-authenticator.ts";
+import { approverApp, call, enrolPasskey, postJson } from "../support/approver-app.ts";
+import { attributesOf, SECURITY_HEADERS, textOf } from "../support/html.ts";
+import { ADMIN_BEARER } from "../support/requests.ts";
+import { SoftAuthenticator } from "../support/soft-authenticator.ts";
 
 const app = approverApp();
 const newEmail = () => `approver-${crypto.randomUUID().slice(0, 8)}@example.com`;
 
 async function issueLink(email: string): Promise<{ url: URL; token: string; expiresAt: number }> {
-  const response = await postJson(app, "/admin/approvers/enrolment-links", { email }, ADMIN_AUTH);
+  const response = await postJson(app, "/admin/approvers/enrolment-links", { email }, ADMIN_BEARER);
   expect(response.status).toBe(201);
   const body = await response.json<{ url: string; expires_at: number }>();
   const url = new URL(body.url);
@@ -52,7 +54,7 @@ describe("admin authentication for enrolment links", () => {
   it("compares the token in constant time over digests", async () => {
     const compare = vi.spyOn(crypto.subtle, "timingSafeEqual");
     await postJson(app, "/admin/approvers/enrolment-links", { email: newEmail() }, { authorization: "Bearer x" });
-    await postJson(app, "/admin/approvers/enrolment-links", { email: newEmail() }, ADMIN_AUTH);
+    await postJson(app, "/admin/approvers/enrolment-links", { email: newEmail() }, ADMIN_BEARER);
     expect(compare).toHaveBeenCalledTimes(2);
     for (const [a, b] of compare.mock.calls) {
       expect((a as ArrayBuffer).byteLength).toBe(32);
@@ -72,16 +74,16 @@ describe("admin authentication for enrolment links", () => {
   });
 
   it("refuses a malformed body, and by default an email that is no approver in the policy", async () => {
-    expect((await postJson(app, "/admin/approvers/enrolment-links", { email: "not-an-email" }, ADMIN_AUTH)).status).toBe(400);
-    expect((await postJson(app, "/admin/approvers/enrolment-links", "just a string", ADMIN_AUTH)).status).toBe(400);
+    expect((await postJson(app, "/admin/approvers/enrolment-links", { email: "not-an-email" }, ADMIN_BEARER)).status).toBe(400);
+    expect((await postJson(app, "/admin/approvers/enrolment-links", "just a string", ADMIN_BEARER)).status).toBe(400);
     const strict = approverApp({ isApprover: (email) => email === "known@example.com" });
-    const unknown = await postJson(strict, "/admin/approvers/enrolment-links", { email: "typo@example.com" }, ADMIN_AUTH);
+    const unknown = await postJson(strict, "/admin/approvers/enrolment-links", { email: "typo@example.com" }, ADMIN_BEARER);
     expect(unknown.status).toBe(400);
     expect(await unknown.json()).toMatchObject({
       error: "invalid_request",
       error_description: "typo@example.com is not an approver of any use case in the policy",
     });
-    expect((await postJson(strict, "/admin/approvers/enrolment-links", { email: "Known@Example.com" }, ADMIN_AUTH)).status).toBe(201);
+    expect((await postJson(strict, "/admin/approvers/enrolment-links", { email: "Known@Example.com" }, ADMIN_BEARER)).status).toBe(201);
   });
 });
 

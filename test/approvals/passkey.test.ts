@@ -2,20 +2,10 @@ import { env } from "cloudflare:workers";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { describe, expect, it } from "vitest";
 import { assertionOptions, challengeFromNonce, relyingParty } from "../../worker/approvals/passkey.ts";
-import {
-  approverApp,
-  attributesOf,
-  call,
-  enrolPasskey,
-  formOf,
-  type Opened,
-  openApproval,
-  pagePath,
-  postForm,
-  stored,
-  textOf,
-} from "./approver-support.ts";
-import { SoftAuthenticator } from "./soft-authenticator.ts";
+import { type OpenedApproval, openApproval, pagePath, stored } from "../support/approval-fixture.ts";
+import { approverApp, call, enrolPasskey, postForm } from "../support/approver-app.ts";
+import { attributesOf, formOf, textOf } from "../support/html.ts";
+import { SoftAuthenticator } from "../support/soft-authenticator.ts";
 
 const app = approverApp();
 const PASSKEY_ONLY = { approver_auth: ["passkey"], link_only: false };
@@ -26,7 +16,7 @@ function approvers(): { ann: string; ben: string } {
   return { ann: `ann-${id}@example.com`, ben: `ben-${id}@example.com` };
 }
 
-async function passkeyPage(opened: Opened, approver: string) {
+async function passkeyPage(opened: OpenedApproval, approver: string) {
   const response = await call(app, pagePath(opened, approver));
   const html = await response.text();
   const [optionsJson] = await attributesOf(html, "#approve-form", "data-passkey-options");

@@ -4,27 +4,19 @@
  * wire, name the failed check only in the log, and leave the agent's replay ledger untouched.
  */
 import { describe, expect, it } from "vitest";
-import { FORGERIES, signES256ByHand, signWithAttackerKey } from "./forgeries.ts";
+import { agentPrivateJwk, assertionClaims, assertionFor, jtiOf, signWithAgentKey } from "../support/assertions.ts";
+import { FORGERIES, handSignedAssertion, signWithAttackerKey } from "../support/forgeries.ts";
+import type { RequestLogLine } from "../support/logs.ts";
+import { CLIENT_ASSERTION_TYPE } from "../support/oauth.ts";
 import {
-  agentPrivateJwk,
-  assertionClaims,
-  CLIENT_ASSERTION_TYPE,
-  clientCredentialsForm,
   expectAgentStillServed,
   expectInvalidClient,
   expectInvalidSubjectToken,
   expectIssued,
   expectRefusal,
   GENERIC_CLIENT_FAILURE,
-  jtiOf,
-  ledgerJtis,
-  postToken,
-  type RequestLogLine,
-  signWithAgentKey,
-  TOKEN_ENDPOINT,
-  tokenExchangeForm,
-  validAssertion,
-} from "./helpers.ts";
+} from "../support/token-checks.ts";
+import { clientCredentialsForm, ledgerJtis, postToken, TOKEN_ENDPOINT, tokenExchangeForm } from "../support/token-endpoint.ts";
 
 /** The log line names the failed check, never the proof itself (worker/log.ts: ids and codes only). */
 function expectNotLogged(log: RequestLogLine, token: string): void {
@@ -34,7 +26,7 @@ function expectNotLogged(log: RequestLogLine, token: string): void {
 
 describe("genuine assertions (the baseline the attacks bend)", () => {
   it("issues a token for a genuine ES256 client assertion and burns its jti", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     expectIssued(await postToken(clientCredentialsForm(assertion)));
     expect(await ledgerJtis("support-bot")).toContain(jtiOf(assertion));
   });
@@ -46,11 +38,11 @@ describe("genuine assertions (the baseline the attacks bend)", () => {
   });
 
   it("accepts an ES256 assertion signed by hand with WebCrypto (control for the crit forgery)", async () => {
-    expectIssued(await postToken(clientCredentialsForm(await signES256ByHand("support-bot", { alg: "ES256", kid: "support-bot-1" }))));
+    expectIssued(await postToken(clientCredentialsForm(await handSignedAssertion("support-bot", { alg: "ES256", kid: "support-bot-1" }))));
   });
 
   it("accepts the token endpoint URL as the assertion audience (RFC 7523 §3 item 3)", async () => {
-    expectIssued(await postToken(tokenExchangeForm(await validAssertion("support-bot", { audience: TOKEN_ENDPOINT }))));
+    expectIssued(await postToken(tokenExchangeForm(await assertionFor("support-bot", { audience: TOKEN_ENDPOINT }))));
   });
 });
 
@@ -73,17 +65,17 @@ describe("forged client assertions (private_key_jwt, RFC 7523 §2.2)", () => {
 
   it("rejects a genuine assertion sent with a client_id naming another agent (RFC 7521 §4.2)", async () => {
     const before = { support: await ledgerJtis("support-bot"), billing: await ledgerJtis("billing-agent") };
-    const result = await postToken(clientCredentialsForm(await validAssertion("support-bot"), { client_id: "billing-agent" }));
+    const result = await postToken(clientCredentialsForm(await assertionFor("support-bot"), { client_id: "billing-agent" }));
     expectInvalidClient(result, "client_id_mismatch");
     expect({ support: await ledgerJtis("support-bot"), billing: await ledgerJtis("billing-agent") }).toEqual(before);
   });
 
   it("accepts a genuine assertion whose client_id names the same agent", async () => {
-    expectIssued(await postToken(clientCredentialsForm(await validAssertion("support-bot"), { client_id: "support-bot" })));
+    expectIssued(await postToken(clientCredentialsForm(await assertionFor("support-bot"), { client_id: "support-bot" })));
   });
 
   it("rejects a broker-issued access token presented as a client assertion (signed by the broker, not the agent)", async () => {
-    const accessToken = expectIssued(await postToken(clientCredentialsForm(await validAssertion("support-bot"))));
+    const accessToken = expectIssued(await postToken(clientCredentialsForm(await assertionFor("support-bot"))));
     const before = await ledgerJtis("support-bot");
     expectInvalidClient(await postToken(clientCredentialsForm(accessToken)), "issuer_subject_mismatch");
     expect(await ledgerJtis("support-bot")).toEqual(before);
@@ -91,7 +83,7 @@ describe("forged client assertions (private_key_jwt, RFC 7523 §2.2)", () => {
 
   it("refuses a disabled agent's genuine assertion and burns nothing", async () => {
     const before = await ledgerJtis("retired-bot");
-    const result = await postToken(clientCredentialsForm(await validAssertion("retired-bot")));
+    const result = await postToken(clientCredentialsForm(await assertionFor("retired-bot")));
     expectRefusal(result, { status: 403, error: "access_denied", reason: "agent_disabled", description: "agent is disabled" });
     expect(await ledgerJtis("retired-bot")).toEqual(before);
   });
@@ -117,7 +109,7 @@ describe("forged subject tokens (token exchange, RFC 8693 §2.1)", () => {
   });
 
   it("rejects a broker-issued access token presented as a subject_token (signed by the broker, not the agent)", async () => {
-    const accessToken = expectIssued(await postToken(tokenExchangeForm(await validAssertion("support-bot"))));
+    const accessToken = expectIssued(await postToken(tokenExchangeForm(await assertionFor("support-bot"))));
     const before = await ledgerJtis("support-bot");
     const result = await postToken(tokenExchangeForm(accessToken));
     expectInvalidSubjectToken(result, "issuer_subject_mismatch");
@@ -126,7 +118,7 @@ describe("forged subject tokens (token exchange, RFC 8693 §2.1)", () => {
   });
 
   it("rejects a broker-issued access token declared as an access_token subject (token type not accepted)", async () => {
-    const accessToken = expectIssued(await postToken(tokenExchangeForm(await validAssertion("support-bot"))));
+    const accessToken = expectIssued(await postToken(tokenExchangeForm(await assertionFor("support-bot"))));
     const result = await postToken(tokenExchangeForm(accessToken, { subject_token_type: "urn:ietf:params:oauth:token-type:access_token" }));
     expectRefusal(result, {
       status: 400,
@@ -138,7 +130,7 @@ describe("forged subject tokens (token exchange, RFC 8693 §2.1)", () => {
 
   it("rejects a genuine subject_token sent with a client_id naming another agent", async () => {
     const before = await ledgerJtis("support-bot");
-    const result = await postToken(tokenExchangeForm(await validAssertion("support-bot"), { client_id: "billing-agent" }));
+    const result = await postToken(tokenExchangeForm(await assertionFor("support-bot"), { client_id: "billing-agent" }));
     expectRefusal(result, {
       status: 400,
       error: "invalid_grant",
@@ -149,8 +141,8 @@ describe("forged subject tokens (token exchange, RFC 8693 §2.1)", () => {
   });
 
   it("rejects a subject_token of one agent with client authentication of another, burning neither proof", async () => {
-    const clientAssertion = await validAssertion("support-bot");
-    const subjectToken = await validAssertion("billing-agent");
+    const clientAssertion = await assertionFor("support-bot");
+    const subjectToken = await assertionFor("billing-agent");
     const before = { support: await ledgerJtis("support-bot"), billing: await ledgerJtis("billing-agent") };
     const result = await postToken(
       tokenExchangeForm(subjectToken, { client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion }),
@@ -163,7 +155,7 @@ describe("forged subject tokens (token exchange, RFC 8693 §2.1)", () => {
   });
 
   it("rejects a forged client assertion even when the subject_token is genuine, and does not burn the subject_token", async () => {
-    const subjectToken = await validAssertion("support-bot");
+    const subjectToken = await assertionFor("support-bot");
     const forged = await signWithAttackerKey("ES256", "support-bot", { kid: "support-bot-1" });
     const result = await postToken(
       tokenExchangeForm(subjectToken, { client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: forged }),

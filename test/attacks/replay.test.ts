@@ -6,26 +6,19 @@
 import { evictDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { signWithAttackerKey } from "./forgeries.ts";
+import { assertionClaims, assertionFor, jtiOf, signWithAgentKey } from "../support/assertions.ts";
+import { signWithAttackerKey } from "../support/forgeries.ts";
+import { formPost } from "../support/http.ts";
+import { type RequestLogLine, withRequestLog } from "../support/logs.ts";
+import { CLIENT_ASSERTION_TYPE } from "../support/oauth.ts";
 import {
-  assertionClaims,
-  CLIENT_ASSERTION_TYPE,
-  clientCredentialsForm,
   expectAgentStillServed,
   expectInvalidClient,
   expectInvalidSubjectToken,
   expectIssued,
   expectRefusal,
-  jtiOf,
-  ledgerJtis,
-  postToken,
-  type RequestLogLine,
-  signWithAgentKey,
-  TOKEN_ENDPOINT,
-  tokenExchangeForm,
-  validAssertion,
-  withRequestLog,
-} from "./helpers.ts";
+} from "../support/token-checks.ts";
+import { clientCredentialsForm, ledgerJtis, postToken, TOKEN_ENDPOINT, tokenExchangeForm } from "../support/token-endpoint.ts";
 
 const PARALLEL_REQUESTS = 10;
 
@@ -34,11 +27,7 @@ async function race(forms: URLSearchParams[]): Promise<{ outcomes: { status: num
   const { result, lines } = await withRequestLog(() =>
     Promise.all(
       forms.map(async (form) => {
-        const response = await exports.default.fetch(TOKEN_ENDPOINT, {
-          method: "POST",
-          headers: { "content-type": "application/x-www-form-urlencoded" },
-          body: form,
-        });
+        const response = await exports.default.fetch(TOKEN_ENDPOINT, formPost(form));
         const body = await response.json<Record<string, unknown>>();
         expect(response.headers.get("cache-control")).toBe("no-store");
         return { status: response.status, error: body.error };
@@ -54,7 +43,7 @@ const countBy = <T>(values: T[]): Map<T, number> =>
 
 describe("sequential replay", () => {
   it("rejects a replayed client assertion after its first use succeeded", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     expectIssued(await postToken(clientCredentialsForm(assertion)));
     const after = await ledgerJtis("support-bot");
     expect(after).toContain(jtiOf(assertion));
@@ -65,7 +54,7 @@ describe("sequential replay", () => {
   });
 
   it("rejects a replayed subject_token after its first use succeeded", async () => {
-    const subjectToken = await validAssertion("billing-agent");
+    const subjectToken = await assertionFor("billing-agent");
     expectIssued(await postToken(tokenExchangeForm(subjectToken)));
     const after = await ledgerJtis("billing-agent");
 
@@ -75,26 +64,26 @@ describe("sequential replay", () => {
   });
 
   it("rejects a replay even when the second request asks for something else", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     expectIssued(await postToken(clientCredentialsForm(assertion)));
     const result = await postToken(clientCredentialsForm(assertion, { scope: "crm.customers.read", resource: "https://crm.example.com" }));
     expectInvalidClient(result, "replayed");
   });
 
   it("rejects an assertion used as client_assertion and then replayed as subject_token", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     expectIssued(await postToken(clientCredentialsForm(assertion)));
     expectInvalidSubjectToken(await postToken(tokenExchangeForm(assertion)), "replayed");
   });
 
   it("rejects an assertion used as subject_token and then replayed as client_assertion", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     expectIssued(await postToken(tokenExchangeForm(assertion)));
     expectInvalidClient(await postToken(clientCredentialsForm(assertion)), "replayed");
   });
 
   it("burns one JWT sent as both client_assertion and subject_token once, and rejects the pair's replay", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     const form = tokenExchangeForm(assertion, { client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: assertion });
     const before = await ledgerJtis("support-bot");
     expectIssued(await postToken(form));
@@ -123,14 +112,14 @@ describe("sequential replay", () => {
   });
 
   it("still rejects the replay after the agent's ledger was evicted from memory", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     expectIssued(await postToken(clientCredentialsForm(assertion)));
     await evictDurableObject(env.AGENT_LEDGER.getByName("support-bot"));
     expectInvalidClient(await postToken(clientCredentialsForm(assertion)), "replayed");
   });
 
   it("refuses every replay with the same wire body as any other client-authentication failure", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     expectIssued(await postToken(clientCredentialsForm(assertion)));
     const replay = await postToken(clientCredentialsForm(assertion));
     const forged = await postToken(clientCredentialsForm(await signWithAttackerKey("ES256", "support-bot", { kid: "support-bot-1" })));
@@ -141,7 +130,7 @@ describe("sequential replay", () => {
 
 describe("concurrent replay (racing the ledger)", () => {
   it(`issues exactly one token when ${PARALLEL_REQUESTS} identical client_credentials requests race`, async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     const before = await ledgerJtis("support-bot");
     const { outcomes, lines } = await race(Array.from({ length: PARALLEL_REQUESTS }, () => clientCredentialsForm(assertion)));
 
@@ -161,7 +150,7 @@ describe("concurrent replay (racing the ledger)", () => {
   });
 
   it(`issues exactly one token when ${PARALLEL_REQUESTS} identical token exchanges race`, async () => {
-    const subjectToken = await validAssertion("billing-agent");
+    const subjectToken = await assertionFor("billing-agent");
     const { outcomes, lines } = await race(Array.from({ length: PARALLEL_REQUESTS }, () => tokenExchangeForm(subjectToken)));
 
     expect(outcomes.filter((o) => o.status === 200)).toHaveLength(1);
@@ -170,7 +159,7 @@ describe("concurrent replay (racing the ledger)", () => {
   });
 
   it("issues exactly one token when the same JWT races as client_assertion and as subject_token", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     const forms = Array.from({ length: PARALLEL_REQUESTS }, (_, i) =>
       i % 2 === 0 ? clientCredentialsForm(assertion) : tokenExchangeForm(assertion),
     );
@@ -183,7 +172,7 @@ describe("concurrent replay (racing the ledger)", () => {
 
   it("serves every request when parallel requests each carry a fresh assertion (no false replays)", async () => {
     const forms = await Promise.all(
-      Array.from({ length: PARALLEL_REQUESTS }, async () => clientCredentialsForm(await validAssertion("support-bot"))),
+      Array.from({ length: PARALLEL_REQUESTS }, async () => clientCredentialsForm(await assertionFor("support-bot"))),
     );
     const { outcomes } = await race(forms);
     expect(outcomes.map((o) => o.status)).toEqual(Array(PARALLEL_REQUESTS).fill(200));
@@ -202,7 +191,7 @@ describe("proofs that are refused are not burnt", () => {
   });
 
   it("does not burn an assertion when the policy refuses the request, so the agent can retry with it", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     const before = await ledgerJtis("support-bot");
     const refused = await postToken(clientCredentialsForm(assertion, { scope: "billing.invoices.refund" }));
     expectRefusal(refused, { status: 400, error: "invalid_scope", reason: "use_case_not_allowed" });

@@ -3,20 +3,18 @@
  * read two ways (RFC 6749 §3.1, §3.2), and none of them spends the genuine assertion it carries.
  */
 import { describe, expect, it } from "vitest";
+import { assertionFor } from "../support/assertions.ts";
+import { FORM_CONTENT_TYPE } from "../support/http.ts";
+import { TOKEN_EXCHANGE } from "../support/oauth.ts";
+import { expectIssued, expectNotBurnt, expectRefusal } from "../support/token-checks.ts";
 import {
   clientCredentialsForm,
-  expectIssued,
-  expectNotBurnt,
-  expectRefusal,
-  FORM_CONTENT_TYPE,
   ledgerJtis,
   postToken,
   sendRawRequest,
   TOKEN_ENDPOINT,
-  TOKEN_EXCHANGE,
   tokenExchangeForm,
-  validAssertion,
-} from "./helpers.ts";
+} from "../support/token-endpoint.ts";
 
 const MAX_FORM_BYTES = 16 * 1024;
 const TOO_LARGE = {
@@ -28,7 +26,7 @@ const TOO_LARGE = {
 
 /** A genuine client_credentials form padded with an unknown parameter (ignored by RFC 6749 §3.2) to exactly `bytes`. */
 async function paddedForm(bytes: number): Promise<{ body: string; assertion: string }> {
-  const assertion = await validAssertion("support-bot");
+  const assertion = await assertionFor("support-bot");
   const base = `${clientCredentialsForm(assertion).toString()}&padding=`;
   return { body: base + "x".repeat(bytes - base.length), assertion };
 }
@@ -109,7 +107,7 @@ describe("body size cap (16 KiB)", () => {
 
 describe("content type and encoding", () => {
   it("rejects a JSON body (application/json) with invalid_request", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     const before = await ledgerJtis("support-bot");
     const json = JSON.stringify(Object.fromEntries(clientCredentialsForm(assertion)));
     const result = await postToken(json, { "content-type": "application/json" });
@@ -148,7 +146,7 @@ describe("content type and encoding", () => {
 
 describe("parameter pollution (RFC 6749 §3.1: parameters must not be repeated)", () => {
   it("rejects a duplicated grant_type", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     const before = await ledgerJtis("support-bot");
     const body = `${clientCredentialsForm(assertion).toString()}&grant_type=${encodeURIComponent(TOKEN_EXCHANGE)}`;
     expectRefusal(await postToken(body), {
@@ -161,14 +159,14 @@ describe("parameter pollution (RFC 6749 §3.1: parameters must not be repeated)"
   });
 
   it("rejects a grant_type repeated under a percent-encoded name", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     const body = `${clientCredentialsForm(assertion).toString()}&grant%5Ftype=password`;
     expectRefusal(await postToken(body), { status: 400, error: "invalid_request", reason: "duplicate_parameter" });
   });
 
   it("rejects two client assertions in one request, spending neither", async () => {
-    const first = await validAssertion("support-bot");
-    const second = await validAssertion("support-bot");
+    const first = await assertionFor("support-bot");
+    const second = await assertionFor("support-bot");
     const before = await ledgerJtis("support-bot");
     const body = `${clientCredentialsForm(first).toString()}&client_assertion=${second}`;
     expectRefusal(await postToken(body), {
@@ -182,7 +180,7 @@ describe("parameter pollution (RFC 6749 §3.1: parameters must not be repeated)"
   });
 
   it("rejects a repeated resource with invalid_target (RFC 8707 §2: one token, one service)", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     const before = await ledgerJtis("support-bot");
     const body = `${clientCredentialsForm(assertion).toString()}&resource=${encodeURIComponent("https://crm.example.com")}&resource=${encodeURIComponent("https://billing.example.com")}`;
     expectRefusal(await postToken(body), {
@@ -195,7 +193,7 @@ describe("parameter pollution (RFC 6749 §3.1: parameters must not be repeated)"
   });
 
   it("rejects a repeated audience with invalid_target (RFC 8693 §2.1)", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     const body = `${tokenExchangeForm(assertion).toString()}&audience=${encodeURIComponent("https://crm.example.com")}&audience=${encodeURIComponent("https://crm.example.com")}`;
     expectRefusal(await postToken(body), { status: 400, error: "invalid_target", reason: "invalid_target" });
   });

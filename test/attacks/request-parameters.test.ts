@@ -4,27 +4,17 @@
  * names the rule (or the generic invalid_client), and none of them spends the genuine assertion it carries.
  */
 import { describe, expect, it } from "vitest";
-import {
-  CLIENT_ASSERTION_TYPE,
-  clientCredentialsForm,
-  expectAgentStillServed,
-  expectInvalidClient,
-  expectIssued,
-  expectNotBurnt,
-  expectRefusal,
-  FORM_CONTENT_TYPE,
-  jtiOf,
-  ledgerJtis,
-  postToken,
-  tokenExchangeForm,
-  validAssertion,
-} from "./helpers.ts";
+import { assertionFor, jtiOf } from "../support/assertions.ts";
+import { FORM_CONTENT_TYPE } from "../support/http.ts";
+import { CLIENT_ASSERTION_TYPE } from "../support/oauth.ts";
+import { expectAgentStillServed, expectInvalidClient, expectIssued, expectNotBurnt, expectRefusal } from "../support/token-checks.ts";
+import { clientCredentialsForm, ledgerJtis, postToken, tokenExchangeForm } from "../support/token-endpoint.ts";
 
 describe("grant_type", () => {
   it.each(["password", "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer", "implicit"])(
     "rejects grant_type %s with unsupported_grant_type, spending nothing",
     async (grantType) => {
-      const assertion = await validAssertion("support-bot");
+      const assertion = await assertionFor("support-bot");
       const before = await ledgerJtis("support-bot");
       const result = await postToken(clientCredentialsForm(assertion, { grant_type: grantType }));
       expectRefusal(result, {
@@ -39,7 +29,7 @@ describe("grant_type", () => {
   );
 
   it("rejects a request without grant_type with invalid_request naming the parameter", async () => {
-    const form = clientCredentialsForm(await validAssertion("support-bot"));
+    const form = clientCredentialsForm(await assertionFor("support-bot"));
     form.delete("grant_type");
     const result = await postToken(form);
     expectRefusal(result, {
@@ -53,7 +43,7 @@ describe("grant_type", () => {
 
 describe("authorization_details (RFC 9396)", () => {
   const withDetails = async (details: string) => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     const form = clientCredentialsForm(assertion, { authorization_details: details });
     form.delete("scope");
     return { assertion, form };
@@ -110,14 +100,14 @@ describe("authorization_details (RFC 9396)", () => {
   });
 
   it("rejects two use cases in scope with invalid_scope", async () => {
-    const form = clientCredentialsForm(await validAssertion("support-bot"), { scope: "crm.customers.read crm.customers.export" });
+    const form = clientCredentialsForm(await assertionFor("support-bot"), { scope: "crm.customers.read crm.customers.export" });
     expectRefusal(await postToken(form), { status: 400, error: "invalid_scope", reason: "several_use_cases" });
   });
 });
 
 describe("context and intent", () => {
   it("rejects context that is not JSON with invalid_request", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     const before = await ledgerJtis("support-bot");
     expectRefusal(await postToken(clientCredentialsForm(assertion, { context: "{ticket: SUP-1}" })), {
       status: 400,
@@ -129,7 +119,7 @@ describe("context and intent", () => {
   });
 
   it("rejects a nested context object (conditions only compare flat values)", async () => {
-    const form = clientCredentialsForm(await validAssertion("support-bot"), { context: JSON.stringify({ ticket: { $regex: ".*" } }) });
+    const form = clientCredentialsForm(await assertionFor("support-bot"), { context: JSON.stringify({ ticket: { $regex: ".*" } }) });
     expectRefusal(await postToken(form), {
       status: 400,
       error: "invalid_request",
@@ -139,11 +129,11 @@ describe("context and intent", () => {
   });
 
   it("accepts an intent of exactly 500 characters", async () => {
-    expectIssued(await postToken(clientCredentialsForm(await validAssertion("support-bot"), { intent: "i".repeat(500) })));
+    expectIssued(await postToken(clientCredentialsForm(await assertionFor("support-bot"), { intent: "i".repeat(500) })));
   });
 
   it("rejects an intent over 500 characters with invalid_request, spending nothing", async () => {
-    const assertion = await validAssertion("support-bot");
+    const assertion = await assertionFor("support-bot");
     const before = await ledgerJtis("support-bot");
     expectRefusal(await postToken(clientCredentialsForm(assertion, { intent: "i".repeat(501) })), {
       status: 400,
@@ -157,9 +147,9 @@ describe("context and intent", () => {
 
 describe("token exchange parameters (RFC 8693 §2.1)", () => {
   it("rejects an actor_token (delegation) with invalid_request, spending nothing", async () => {
-    const subjectToken = await validAssertion("support-bot");
+    const subjectToken = await assertionFor("support-bot");
     const before = await ledgerJtis("support-bot");
-    const actorToken = await validAssertion("billing-agent");
+    const actorToken = await assertionFor("billing-agent");
     const result = await postToken(
       tokenExchangeForm(subjectToken, { actor_token: actorToken, actor_token_type: "urn:ietf:params:oauth:token-type:jwt" }),
     );
@@ -176,7 +166,7 @@ describe("token exchange parameters (RFC 8693 §2.1)", () => {
 
   it("rejects an actor_token_type without an actor_token", async () => {
     const result = await postToken(
-      tokenExchangeForm(await validAssertion("support-bot"), { actor_token_type: "urn:ietf:params:oauth:token-type:jwt" }),
+      tokenExchangeForm(await assertionFor("support-bot"), { actor_token_type: "urn:ietf:params:oauth:token-type:jwt" }),
     );
     expectRefusal(result, { status: 400, error: "invalid_request", reason: "delegation_not_supported" });
   });
@@ -187,7 +177,7 @@ describe("token exchange parameters (RFC 8693 §2.1)", () => {
     "urn:ietf:params:oauth:token-type:saml2",
     "urn:ietf:params:oauth:token-type:JWT",
   ])("rejects subject_token_type %s with invalid_request, spending nothing", async (tokenType) => {
-    const subjectToken = await validAssertion("support-bot");
+    const subjectToken = await assertionFor("support-bot");
     const before = await ledgerJtis("support-bot");
     expectRefusal(await postToken(tokenExchangeForm(subjectToken, { subject_token_type: tokenType })), {
       status: 400,
@@ -199,7 +189,7 @@ describe("token exchange parameters (RFC 8693 §2.1)", () => {
   });
 
   it("rejects a subject_token without subject_token_type", async () => {
-    const form = tokenExchangeForm(await validAssertion("support-bot"));
+    const form = tokenExchangeForm(await assertionFor("support-bot"));
     form.delete("subject_token_type");
     expectRefusal(await postToken(form), {
       status: 400,
@@ -210,7 +200,7 @@ describe("token exchange parameters (RFC 8693 §2.1)", () => {
   });
 
   it("rejects an unsupported requested_token_type", async () => {
-    const form = tokenExchangeForm(await validAssertion("support-bot"), {
+    const form = tokenExchangeForm(await assertionFor("support-bot"), {
       requested_token_type: "urn:ietf:params:oauth:token-type:refresh_token",
     });
     expectRefusal(await postToken(form), {
@@ -226,7 +216,7 @@ describe("client authentication parameters (RFC 7521 §4.2)", () => {
   it.each(["urn:ietf:params:oauth:client-assertion-type:saml2-bearer", "jwt-bearer", ""])(
     "rejects client_assertion_type %j with a generic invalid_client, spending nothing",
     async (assertionType) => {
-      const assertion = await validAssertion("support-bot");
+      const assertion = await assertionFor("support-bot");
       const before = await ledgerJtis("support-bot");
       const result = await postToken(clientCredentialsForm(assertion, { client_assertion_type: assertionType }));
       expectRefusal(result, {
@@ -240,7 +230,7 @@ describe("client authentication parameters (RFC 7521 §4.2)", () => {
   );
 
   it("rejects a client_assertion sent without client_assertion_type", async () => {
-    const form = clientCredentialsForm(await validAssertion("support-bot"));
+    const form = clientCredentialsForm(await assertionFor("support-bot"));
     form.delete("client_assertion_type");
     expectRefusal(await postToken(form), { status: 401, error: "invalid_client", reason: "client_assertion_type_unsupported" });
   });

@@ -1,11 +1,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { GRANT_TYPE } from "../../schemas/token-request.ts";
-import { formOf } from "../approvals/approver-support.ts";
+import { expectNoSecrets, expectWellFormed, probe } from "../support/audit.ts";
+import { countBy, itHoldsNoSecrets, recordOf, Secrets } from "../support/audit-completeness.ts";
 import { sentMails } from "../support/ciba.ts";
-import { expectNoSecrets, expectWellFormed, probe } from "./audit-support.ts";
-import { countBy, itHoldsNoSecrets, recordOf, Secrets } from "./completeness-support.ts";
+import { formOf } from "../support/html.ts";
+import { CIBA_GRANT } from "../support/oauth.ts";
 
 /**
  * Issue #5: N requests of every kind produce exactly N matching audit records, nothing lost and nothing extra,
@@ -37,7 +37,7 @@ describe("audit completeness: human approval (CIBA)", () => {
       const url = new URL(mails.find((m) => m.to === approver)?.link ?? "");
       return `${url.pathname}${url.search}`;
     };
-    const poll = async () => p.post("/token", { grant_type: GRANT_TYPE.ciba, auth_req_id, ...(await secrets.clientAuth("billing-agent")) });
+    const poll = async () => p.post("/token", { grant_type: CIBA_GRANT, auth_req_id, ...(await secrets.clientAuth("billing-agent")) });
 
     // Requests 1, 2: polls before anyone decided (the second one too fast). Request 3: frank only looks.
     expect(await (await poll()).json()).toMatchObject({ error: "authorization_pending" });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../schemas/audit.ts";
-import { ADMIN, auditAll, auditPage, expectNoSecrets, expectWellFormed, probe, SERVICE } from "./audit-support.ts";
-import { countBy, itHoldsNoSecrets, recordOf, Secrets, today } from "./completeness-support.ts";
+import { auditAll, auditPage, expectNoSecrets, expectWellFormed, probe } from "../support/audit.ts";
+import { countBy, itHoldsNoSecrets, recordOf, Secrets, today } from "../support/audit-completeness.ts";
+import { ADMIN_BEARER, SERVICE_BEARER } from "../support/requests.ts";
 
 /**
  * Issue #5: N requests of every kind produce exactly N matching audit records, nothing lost and nothing extra,
@@ -34,7 +35,7 @@ describe("audit completeness: usage, introspection, revocation", () => {
       jti: first.jti,
       decision: "usage_recorded",
     });
-    await expectSent(p.postJson("/usage", { token: second.token, units: { max_rows: 3 } }, SERVICE), 200, {
+    await expectSent(p.postJson("/usage", { token: second.token, units: { max_rows: 3 } }, SERVICE_BEARER), 200, {
       type: "usage_report",
       ...token,
       jti: second.jti,
@@ -45,30 +46,33 @@ describe("audit completeness: usage, introspection, revocation", () => {
       ...token,
       jti: first.jti,
     });
-    await expectSent(p.post("/introspect", { token: first.token }, SERVICE), 200, {
+    await expectSent(p.post("/introspect", { token: first.token }, SERVICE_BEARER), 200, {
       type: "introspection",
       agent: "billing-agent",
       jti: first.jti,
     });
-    await expectSent(p.post("/introspect", { token: first.token }, ADMIN), 200, {
+    await expectSent(p.post("/introspect", { token: first.token }, ADMIN_BEARER), 200, {
       type: "introspection",
       agent: "billing-agent",
       jti: first.jti,
     });
-    await expectSent(p.post("/revoke", { token: first.token }, SERVICE), 200, {
+    await expectSent(p.post("/revoke", { token: first.token }, SERVICE_BEARER), 200, {
       type: "revocation",
       agent: "billing-agent",
       jti: first.jti,
       decision: "revoked",
     });
-    await expectSent(p.post("/introspect", { token: first.token }, SERVICE), 200, {
+    await expectSent(p.post("/introspect", { token: first.token }, SERVICE_BEARER), 200, {
       type: "introspection",
       agent: "billing-agent",
       jti: first.jti,
       reason: "revoked",
     });
-    await expectSent(p.post("/introspect", { token: "not-a-token" }, SERVICE), 200, { type: "introspection", shard: `_broker/${today()}` });
-    await expectSent(p.post("/revoke", { token: "not-a-token" }, SERVICE), 200, { type: "revocation", shard: `_broker/${today()}` });
+    await expectSent(p.post("/introspect", { token: "not-a-token" }, SERVICE_BEARER), 200, {
+      type: "introspection",
+      shard: `_broker/${today()}`,
+    });
+    await expectSent(p.post("/revoke", { token: "not-a-token" }, SERVICE_BEARER), 200, { type: "revocation", shard: `_broker/${today()}` });
     await expectSent(p.post("/introspect", { token: second.token }), 401, {
       type: "introspection",
       decision: "denied",
@@ -90,10 +94,10 @@ describe("audit completeness: usage, introspection, revocation", () => {
 describe("audit completeness: admin", () => {
   it("records each admin action once, naming the agent it acted on", async () => {
     const p = probe("admin");
-    expect((await p.post("/admin/agents/report-bot/disable", null, ADMIN)).status).toBe(200);
-    expect((await p.post("/admin/agents/report-bot/enable", null, ADMIN)).status).toBe(200);
-    expect((await p.get("/admin/agents/report-bot", ADMIN)).status).toBe(200);
-    expect((await p.post("/admin/agents/ghost/disable", null, ADMIN)).status).toBe(404);
+    expect((await p.post("/admin/agents/report-bot/disable", null, ADMIN_BEARER)).status).toBe(200);
+    expect((await p.post("/admin/agents/report-bot/enable", null, ADMIN_BEARER)).status).toBe(200);
+    expect((await p.get("/admin/agents/report-bot", ADMIN_BEARER)).status).toBe(200);
+    expect((await p.post("/admin/agents/ghost/disable", null, ADMIN_BEARER)).status).toBe(404);
 
     const records = await p.records(4);
     expect(records).toHaveLength(4);

@@ -1,10 +1,10 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../schemas/audit.ts";
-import { GRANT_TYPE, TOKEN_TYPE } from "../../schemas/token-request.ts";
-import { assertionFor, ISSUER } from "../support/broker.ts";
-import { expectNoSecrets, expectWellFormed, probe, waitForRecords } from "./audit-support.ts";
-import { itHoldsNoSecrets, recordOf, Secrets, today } from "./completeness-support.ts";
+import { assertionFor, ISSUER } from "../support/assertions.ts";
+import { expectNoSecrets, expectWellFormed, probe, waitForRecords } from "../support/audit.ts";
+import { itHoldsNoSecrets, recordOf, Secrets, today } from "../support/audit-completeness.ts";
+import { tokenExchangeParams } from "../support/oauth.ts";
 
 /**
  * Issue #5: N requests of every kind produce exactly N matching audit records, nothing lost and nothing extra,
@@ -93,12 +93,7 @@ describe("audit completeness: token requests", () => {
         expected: { agent: "support-bot", reason: "context_missing" },
       },
       {
-        form: {
-          grant_type: GRANT_TYPE.tokenExchange,
-          subject_token: tampered,
-          subject_token_type: TOKEN_TYPE.jwt,
-          scope: "crm.customers.read",
-        },
+        form: tokenExchangeParams(tampered, { scope: "crm.customers.read" }),
         status: 400,
         error: "invalid_grant",
         expected: { reason: "subject_token_invalid", detail: "bad_signature", shard: `_broker/${today()}` },

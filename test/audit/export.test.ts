@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { type AuditRecord, AuditRecordSchema } from "../../schemas/audit.ts";
-import { GRANT_TYPE, TOKEN_TYPE } from "../../schemas/token-request.ts";
-import { assertionFor, type DemoAgent } from "../support/broker.ts";
-import { adminGet, auditAll, parseNdjson, probe, type Query, scratchAgent, seedEvents } from "./audit-support.ts";
+import { type AgentId, assertionFor } from "../support/assertions.ts";
+import { adminGet, auditAll, parseNdjson, probe, type Query, scratchAgent, seedEvents } from "../support/audit.ts";
+import { tokenExchangeParams } from "../support/oauth.ts";
 
 /** Issue #5: `GET /admin/audit/export` streams the query's records as NDJSON for SIEM ingestion. */
 
@@ -16,15 +16,9 @@ async function exported(query: Query): Promise<{ response: Response; records: Au
   return { response, records: lines as AuditRecord[] };
 }
 
-async function traffic(agent: DemoAgent, scopes: string[]): Promise<void> {
+async function traffic(agent: AgentId, scopes: string[]): Promise<void> {
   const p = probe(`export-${agent}`);
-  for (const scope of scopes)
-    await p.post("/token", {
-      grant_type: GRANT_TYPE.tokenExchange,
-      subject_token: await assertionFor(agent),
-      subject_token_type: TOKEN_TYPE.jwt,
-      scope,
-    });
+  for (const scope of scopes) await p.post("/token", tokenExchangeParams(await assertionFor(agent), { scope }));
   await p.records(scopes.length);
 }
 

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { DAY_MS } from "../../lib/time.ts";
 import type { AuditRecord } from "../../schemas/audit.ts";
-import { GRANT_TYPE, TOKEN_TYPE } from "../../schemas/token-request.ts";
-import { assertionFor } from "../support/broker.ts";
-import { type AuditPageBody, auditAll, auditPage, DAY_MS, probe, type Query, scratchAgent, seedEvents } from "./audit-support.ts";
+import { assertionFor } from "../support/assertions.ts";
+import { type AuditPageBody, auditAll, auditPage, probe, type Query, scratchAgent, seedEvents } from "../support/audit.ts";
+import { tokenExchangeParams } from "../support/oauth.ts";
 
 /**
  * Issue #5: `GET /admin/audit` pages are followed with `cursor`; together they hold exactly the records of one
@@ -40,12 +41,7 @@ async function realTraffic(): Promise<AuditRecord[]> {
     "x",
     "y",
   ])
-    await p.post("/token", {
-      grant_type: GRANT_TYPE.tokenExchange,
-      subject_token: await assertionFor("billing-agent"),
-      subject_token_type: TOKEN_TYPE.jwt,
-      scope,
-    });
+    await p.post("/token", tokenExchangeParams(await assertionFor("billing-agent"), { scope }));
   return p.records(7);
 }
 
@@ -136,13 +132,7 @@ describe("audit pagination under concurrent writes", () => {
 
   it("interleaved real requests and page fetches neither repeat nor skip a record", async () => {
     const p = probe("interleaved");
-    const ask = async () =>
-      p.post("/token", {
-        grant_type: GRANT_TYPE.tokenExchange,
-        subject_token: await assertionFor("support-bot"),
-        subject_token_type: TOKEN_TYPE.jwt,
-        scope: "crm.customers.read",
-      });
+    const ask = async () => p.post("/token", tokenExchangeParams(await assertionFor("support-bot"), { scope: "crm.customers.read" }));
     for (let i = 0; i < 3; i++) await ask();
     await p.records(3);
     let sent = 3;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { adminGet, DAY_MS, type Query } from "./audit-support.ts";
+import { DAY_MS } from "../../lib/time.ts";
+import { adminGet, type Query } from "../support/audit.ts";
 
 /** Issue #5: the audit endpoints refuse malformed queries with `invalid_request` and every caller without admin credentials. */
 
@@ -71,7 +72,9 @@ describe("audit queries: admin authentication", () => {
     const res = await adminGet(path, {}, {});
     expect(res.status).toBe(401);
     expect(res.headers.get("www-authenticate")).toBe('Bearer realm="writ-admin"');
-    expect(await res.json()).toMatchObject({ error: "invalid_request" });
+    // RFC 6750 §3.1: no credential at all gets the bare challenge, with no error code and no body.
+    expect(await res.text()).toBe("");
+    expect(res.headers.get("cache-control")).toBe("no-store");
   });
 
   it.each(paths)("%s refuses a wrong bearer and a service credential with 401 invalid_token", async (path) => {

@@ -1,9 +1,10 @@
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { shardOf } from "../../core/audit/shards.ts";
 import type { AuditEvent } from "../../schemas/audit.ts";
 import { recordAudit } from "../../worker/audit/audit-trail.ts";
 import type { WritEnv } from "../../worker/env.ts";
+import { withLogs } from "../support/logs.ts";
 
 /**
  * Issue #5: "an event is never silently dropped: if recording fails, the response says so in the logs and a retry
@@ -19,13 +20,8 @@ function envWith(append: Append): WritEnv {
 
 /** The broker's structured log lines (one JSON object each) while `work` runs. */
 async function logLines(work: () => Promise<void>): Promise<Record<string, unknown>[]> {
-  const lines: Record<string, unknown>[] = [];
-  for (const level of ["log", "warn", "error"] as const)
-    vi.spyOn(console, level).mockImplementation((line: unknown) => {
-      lines.push(JSON.parse(String(line)) as Record<string, unknown>);
-    });
-  await work();
-  return lines;
+  const { lines } = await withLogs(work);
+  return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 const TS = Date.parse("2026-06-01T12:00:00Z");
@@ -35,10 +31,6 @@ const event = (i: number, agent?: string): AuditEvent => ({
   type: "token_request",
   decision: "issued",
   ...(agent === undefined ? {} : { agent }),
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
 });
 
 describe("recordAudit", () => {

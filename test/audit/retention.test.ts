@@ -1,9 +1,10 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { GRANT_TYPE, TOKEN_TYPE } from "../../schemas/token-request.ts";
-import { assertionFor } from "../support/broker.ts";
-import { auditAll, DAY_MS, dayOf, dayStart, probe, scratchAgent, seedEvents, verifyDay } from "./audit-support.ts";
+import { DAY_MS, utcDay } from "../../lib/time.ts";
+import { assertionFor } from "../support/assertions.ts";
+import { auditAll, dayStart, probe, scratchAgent, seedEvents, verifyDay } from "../support/audit.ts";
+import { tokenExchangeParams } from "../support/oauth.ts";
 
 /**
  * Issue #5: retention is alarm-driven; pruning drops a shard's events but keeps its head hash, so the chain an
@@ -34,7 +35,7 @@ describe("audit retention", () => {
     const neighbour = scratchAgent("neighbour");
     const { shard, events } = await seedEvents(agent, 4);
     await seedEvents(neighbour, 2);
-    const day = dayOf(events[0]?.ts ?? Date.now());
+    const day = utcDay(events[0]?.ts ?? Date.now());
     const before = await verifyDay(day, agent);
     expect(before).toMatchObject({ ok: true, shards: [{ ok: true, count: 4, pruned: false }] });
     const head = before.shards[0]?.ok ? before.shards[0].head : "";
@@ -58,14 +59,9 @@ describe("audit retention", () => {
   it("prunes a shard of real traffic the same way", async () => {
     const p = probe("retention");
     for (let i = 0; i < 2; i++)
-      await p.post("/token", {
-        grant_type: GRANT_TYPE.tokenExchange,
-        subject_token: await assertionFor("billing-agent"),
-        subject_token_type: TOKEN_TYPE.jwt,
-        scope: "crm.customers.read",
-      });
+      await p.post("/token", tokenExchangeParams(await assertionFor("billing-agent"), { scope: "crm.customers.read" }));
     const [record] = await p.records(2);
-    const day = dayOf(record?.ts ?? Date.now());
+    const day = utcDay(record?.ts ?? Date.now());
     const shard = `billing-agent/${day}`;
     const before = await verifyDay(day, "billing-agent");
     expect(before.ok).toBe(true);
@@ -83,7 +79,7 @@ describe("audit retention", () => {
   it("a shard tampered with before pruning does not verify ok after it", async () => {
     const agent = scratchAgent("laundered");
     const { shard, events } = await seedEvents(agent, 4);
-    const day = dayOf(events[0]?.ts ?? Date.now());
+    const day = utcDay(events[0]?.ts ?? Date.now());
     await runInDurableObject(env.AUDIT_LOG.getByName(shard), (_instance, state) => {
       state.storage.sql.exec("DELETE FROM events WHERE seq = 2");
     });

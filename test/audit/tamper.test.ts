@@ -3,9 +3,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { EventRow } from "../../durable-objects/audit-log.ts";
 import { base64url } from "../../lib/crypto.ts";
-import { GRANT_TYPE, TOKEN_TYPE } from "../../schemas/token-request.ts";
-import { assertionFor } from "../support/broker.ts";
-import { adminGet, auditAll, DAY_MS, dayOf, dayStart, probe, scratchAgent, seedEvents, verifyDay } from "./audit-support.ts";
+import { DAY_MS, utcDay } from "../../lib/time.ts";
+import { assertionFor } from "../support/assertions.ts";
+import { adminGet, auditAll, dayStart, probe, scratchAgent, seedEvents, verifyDay } from "../support/audit.ts";
+import { tokenExchangeParams } from "../support/oauth.ts";
 
 /**
  * Issue #5: each shard is a hash chain, and /admin/audit/verify detects any edit, deletion or reordering and says
@@ -36,7 +37,7 @@ function rowsOf(shard: string): Promise<EventRow[]> {
 async function seededShard(label: string) {
   const agent = scratchAgent(label);
   const { shard, events } = await seedEvents(agent, 5);
-  const day = dayOf(events[0]?.ts ?? Date.now());
+  const day = utcDay(events[0]?.ts ?? Date.now());
   const before = await verifyDay(day, agent);
   expect(before).toMatchObject({ ok: true, shards: [{ ok: true, shard, count: 5, pruned: false }] });
   return { agent, shard, day };
@@ -50,14 +51,9 @@ describe("audit hash chain: an untouched shard", () => {
   it("verifies a shard of real traffic with its record count and the newest record's hash as head", async () => {
     const p = probe("chain");
     for (const scope of ["crm.customers.read", "crm.customers.search", "crm.customers.read"])
-      await p.post("/token", {
-        grant_type: GRANT_TYPE.tokenExchange,
-        subject_token: await assertionFor("billing-agent"),
-        subject_token_type: TOKEN_TYPE.jwt,
-        scope,
-      });
+      await p.post("/token", tokenExchangeParams(await assertionFor("billing-agent"), { scope }));
     const [latest] = await p.records(3);
-    const day = dayOf(latest?.ts ?? Date.now());
+    const day = utcDay(latest?.ts ?? Date.now());
     const start = dayStart(latest?.ts ?? Date.now());
     const shardRecords = await auditAll({ agent: "billing-agent", from: String(start), to: String(start + DAY_MS) });
     expect(shardRecords.map((r) => r.seq)).toEqual(shardRecords.map((_, i) => i + 1));
@@ -72,9 +68,9 @@ describe("audit hash chain: an untouched shard", () => {
   });
 
   it("verifies every shard of the day when no agent is named", async () => {
-    const report = await verifyDay(dayOf(Date.now()));
+    const report = await verifyDay(utcDay(Date.now()));
     expect(report.ok).toBe(true);
-    expect(report.shards.map((s) => s.shard)).toContain(`billing-agent/${dayOf(Date.now())}`);
+    expect(report.shards.map((s) => s.shard)).toContain(`billing-agent/${utcDay(Date.now())}`);
     for (const shard of report.shards) expect(shard).toMatchObject({ ok: true, pruned: false });
   });
 
@@ -202,7 +198,7 @@ describe("audit hash chain: the day's report", () => {
   // Last in this file: it breaks a real agent's shard.
   it("fails the whole day when one shard is broken, and names only that shard", async () => {
     const { shard, events } = await seedEvents("report-bot", 3);
-    const day = dayOf(events[0]?.ts ?? Date.now());
+    const day = utcDay(events[0]?.ts ?? Date.now());
     await tamper(shard, "DELETE FROM events WHERE seq = 2");
     const report = await verifyDay(day);
     expect(report.ok).toBe(false);

@@ -1,25 +1,22 @@
-import { exports } from "cloudflare:workers";
+/** Human approval as an agent and its approvers meet it: /bc-authorize, polls of /token, and the approval mail. */
 import { hashSecret } from "../../lib/crypto.ts";
-import { CLIENT_ASSERTION_TYPE_JWT_BEARER, GRANT_TYPE } from "../../schemas/token-request.ts";
-import { assertionFor, type DemoAgent, ISSUER, postForm } from "./broker.ts";
+import type { AgentId } from "./assertions.ts";
+import { CIBA_GRANT } from "./oauth.ts";
+import { brokerGet, brokerPostForm, clientAuth } from "./requests.ts";
 
-export async function clientAuth(agent: DemoAgent): Promise<Record<string, string>> {
-  return { client_id: agent, client_assertion_type: CLIENT_ASSERTION_TYPE_JWT_BEARER, client_assertion: await assertionFor(agent) };
+export async function startApproval(agent: AgentId, params: Record<string, string>): Promise<Response> {
+  return brokerPostForm("/bc-authorize", { ...(await clientAuth(agent)), ...params });
 }
 
-export async function startApproval(agent: DemoAgent, params: Record<string, string>): Promise<Response> {
-  return postForm("/bc-authorize", { ...(await clientAuth(agent)), ...params });
-}
-
-export async function pollApproval(agent: DemoAgent, authReqId: string): Promise<Response> {
-  return postForm("/token", { grant_type: GRANT_TYPE.ciba, auth_req_id: authReqId, ...(await clientAuth(agent)) });
+export async function pollApproval(agent: AgentId, authReqId: string): Promise<Response> {
+  return brokerPostForm("/token", { grant_type: CIBA_GRANT, auth_req_id: authReqId, ...(await clientAuth(agent)) });
 }
 
 export type SentMail = { to: string; subject: string; text: string; html: string; link: string; approvalId: string };
 
 /** The approval mail the broker sent for one request, from the dev outbox (DEV_OUTBOX is on in tests). */
 export async function sentMails(approvalId: string): Promise<SentMail[]> {
-  const res = await exports.default.fetch(`${ISSUER}/dev/outbox.json?approval_id=${approvalId}`);
+  const res = await brokerGet("/dev/outbox.json", { approval_id: approvalId });
   const { mails } = await res.json<{ mails: SentMail[] }>();
   return mails;
 }

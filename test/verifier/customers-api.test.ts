@@ -1,40 +1,29 @@
 // The broker and a downstream service together: a real token from POST /token, checked by the verifier against the
 // broker's real JWKS, at the customers API example.
 import { createExecutionContext } from "cloudflare:test";
-import { exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { requestToken } from "../../client/index.ts";
 import { createCustomersApp } from "../../examples/customers-api/app.ts";
 import customersWorker from "../../examples/customers-api/index.ts";
-import demoKeys from "../../policy/demo-agent-keys.json";
-import { createVerifier, type JwksFetch, WritVerifyError } from "../../verifier/index.ts";
-import { AUDIENCE, CUSTOMERS_TABLE, ISSUER, jwksOf, signToken, testKey, USE_CASE } from "./tokens.ts";
-
-const brokerFetch: typeof fetch = (input, init) => exports.default.fetch(input, init);
-
-/** Routes the verifier's JWKS request to the broker in this test's workerd, counting requests. */
-function brokerJwks() {
-  const requests: string[] = [];
-  const fetch: JwksFetch = (url, init) => {
-    requests.push(url);
-    return exports.default.fetch(url, init);
-  };
-  return { fetch, requests };
-}
+import { createVerifier, WritVerifyError } from "../../verifier/index.ts";
+import { jwksOf, signToken, testKey } from "../support/access-tokens.ts";
+import { agentPrivateJwk, ISSUER } from "../support/assertions.ts";
+import { CRM_API, CUSTOMERS_READ, CUSTOMERS_TABLE } from "../support/demo-policy.ts";
+import { bearer } from "../support/http.ts";
+import { rejectionOf } from "../support/rejection.ts";
+import { brokerFetch, countedBrokerFetch } from "../support/requests.ts";
 
 async function supportBotToken(): Promise<string> {
   const response = await requestToken({
     issuer: ISSUER,
     agentId: "support-bot",
-    privateJwk: demoKeys["support-bot"],
-    useCase: USE_CASE,
+    privateJwk: agentPrivateJwk("support-bot"),
+    useCase: CUSTOMERS_READ,
     intent: "look up the customer on ticket SUP-42",
     fetch: brokerFetch,
   });
   return response.access_token;
 }
-
-const bearer = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } });
 
 describe("customers API example behind a real Writ broker", () => {
   let token: string;
@@ -42,7 +31,7 @@ describe("customers API example behind a real Writ broker", () => {
 
   beforeAll(async () => {
     token = await supportBotToken();
-    app = createCustomersApp(createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: brokerJwks().fetch }));
+    app = createCustomersApp(createVerifier({ issuer: ISSUER, audience: CRM_API, fetch: brokerFetch }));
   });
 
   it("serves rows to a broker-issued token, within the grant's max_rows", async () => {
@@ -81,29 +70,24 @@ describe("customers API example behind a real Writ broker", () => {
   });
 
   it("verifies every request against one cached fetch of the broker's JWKS", async () => {
-    const counted = brokerJwks();
-    const fresh = createCustomersApp(createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: counted.fetch }));
+    const counted = countedBrokerFetch();
+    const fresh = createCustomersApp(createVerifier({ issuer: ISSUER, audience: CRM_API, fetch: counted.fetch }));
     for (const limit of [1, 10, 100]) expect((await fresh.request(`/customers?limit=${limit}`, bearer(token))).status).toBe(200);
-    expect(counted.requests).toEqual([`${ISSUER}/.well-known/jwks.json`]);
+    expect(counted.calls.map((call) => call.url)).toEqual([`${ISSUER}/.well-known/jwks.json`]);
   });
 
   it("refuses a token signed with a key the broker does not publish (401, ERR_WRIT_KEY_UNKNOWN)", async () => {
     const forged = await signToken(await testKey("rogue-1"));
-    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: brokerJwks().fetch });
-    await expect(verifier.verify(forged, { scope: USE_CASE })).rejects.toMatchObject({ code: "ERR_WRIT_KEY_UNKNOWN" });
+    const verifier = createVerifier({ issuer: ISSUER, audience: CRM_API, fetch: brokerFetch });
+    await expect(verifier.verify(forged, { scope: CUSTOMERS_READ })).rejects.toMatchObject({ code: "ERR_WRIT_KEY_UNKNOWN" });
     const res = await createCustomersApp(verifier).request("/customers", bearer(forged));
     expect(res.status).toBe(401);
     expect(res.headers.get("WWW-Authenticate")).toContain('error="invalid_token"');
   });
 
   it("refuses the CRM token at another service (401, ERR_WRIT_AUDIENCE_INVALID)", async () => {
-    const billing = createVerifier({ issuer: ISSUER, audience: "https://billing.example.com", fetch: brokerJwks().fetch });
-    const error = await billing.verify(token).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(WritVerifyError);
-    expect((error as WritVerifyError).code).toBe("ERR_WRIT_AUDIENCE_INVALID");
+    const billing = createVerifier({ issuer: ISSUER, audience: "https://billing.example.com", fetch: brokerFetch });
+    expect((await rejectionOf(billing.verify(token), WritVerifyError)).code).toBe("ERR_WRIT_AUDIENCE_INVALID");
     const res = await createCustomersApp(billing).request("/customers", bearer(token));
     expect(res.status).toBe(401);
   });
@@ -111,7 +95,7 @@ describe("customers API example behind a real Writ broker", () => {
   it("answers a request without a token with a Bearer challenge", async () => {
     const res = await app.request("/customers");
     expect(res.status).toBe(401);
-    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${AUDIENCE}"`);
+    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${CRM_API}"`);
   });
 });
 
@@ -128,13 +112,13 @@ describe("customers API enforces what the grant carries, not what the use case u
     const key = await testKey("writ-1");
     const detail = {
       type: "agent_use_case",
-      use_case: USE_CASE,
+      use_case: CUSTOMERS_READ,
       actions: ["read"],
       locations: [CUSTOMERS_TABLE],
       limits: { max_rows: 100 },
     };
     const token = await signToken(key, { claims: { authorization_details: [{ ...detail, ...narrowed }] } });
-    const app = createCustomersApp(createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: jwksOf(key) }));
+    const app = createCustomersApp(createVerifier({ issuer: ISSUER, audience: CRM_API, jwks: jwksOf(key) }));
     const res = await app.request("/customers?limit=1", bearer(token));
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ error: "insufficient_authorization", error_description: description });
@@ -142,17 +126,17 @@ describe("customers API enforces what the grant carries, not what the use case u
 });
 
 describe("customers API Worker entry", () => {
-  const env = { WRIT_ISSUER: ISSUER, AUDIENCE };
+  const env = { WRIT_ISSUER: ISSUER, AUDIENCE: CRM_API };
   const ctx = createExecutionContext();
 
   it("builds its verifier from WRIT_ISSUER and AUDIENCE and challenges a request without a token", async () => {
     const res = await customersWorker.fetch(new Request("https://crm.example.com/customers"), env, ctx);
     expect(res.status).toBe(401);
-    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${AUDIENCE}"`);
+    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${CRM_API}"`);
   });
 
   it("fails loudly on a misconfigured issuer instead of refusing every token", async () => {
-    const bad = { WRIT_ISSUER: "writ.example.com", AUDIENCE };
+    const bad = { WRIT_ISSUER: "writ.example.com", AUDIENCE: CRM_API };
     expect(() => customersWorker.fetch(new Request("https://crm.example.com/customers"), bad, ctx)).toThrow(TypeError);
   });
 });

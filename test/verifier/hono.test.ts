@@ -2,14 +2,17 @@ import { Hono } from "hono";
 import { beforeAll, describe, expect, it } from "vitest";
 import { writAuth } from "../../verifier/hono.ts";
 import { createVerifier, type Verifier, type WritVerifyError } from "../../verifier/index.ts";
-import { AUDIENCE, ISSUER, jwksEndpoint, jwksOf, signToken, type TestKey, testKey, USE_CASE } from "./tokens.ts";
+import { brokenKeyResolver, jwksEndpoint, jwksOf, signToken, type TestKey, testKey } from "../support/access-tokens.ts";
+import { ISSUER } from "../support/assertions.ts";
+import { CRM_API, CUSTOMERS_READ } from "../support/demo-policy.ts";
+import { bearer } from "../support/http.ts";
 
 let key: TestKey;
 let verifier: Verifier;
 
 beforeAll(async () => {
   key = await testKey("writ-1");
-  verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: jwksOf(key) });
+  verifier = createVerifier({ issuer: ISSUER, audience: CRM_API, jwks: jwksOf(key) });
 });
 
 /** A route protected like a real service, recording every refusal's internal code as an audit log would. */
@@ -18,21 +21,23 @@ function protectedApp(options: { verifier?: Verifier; scope?: string | string[] 
   const app = new Hono();
   app.get(
     "/customers",
-    writAuth({ verifier: options.verifier ?? verifier, scope: options.scope ?? USE_CASE, onRefusal: (error) => void refusals.push(error) }),
+    writAuth({
+      verifier: options.verifier ?? verifier,
+      scope: options.scope ?? CUSTOMERS_READ,
+      onRefusal: (error) => void refusals.push(error),
+    }),
     (c) => c.json({ agent: c.var.writ.agent, useCase: c.var.writ.useCase, limits: c.var.writ.limits }),
   );
   app.onError((_error, c) => c.json({ error: "server_error" }, 500));
   return { app, refusals };
 }
 
-const bearer = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } });
-
 describe("writAuth", () => {
   it("lets a valid token through and gives the route its typed grant as c.var.writ", async () => {
     const { app, refusals } = protectedApp();
     const res = await app.request("/customers", bearer(await signToken(key)));
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ agent: "support-bot", useCase: USE_CASE, limits: { max_rows: 100 } });
+    expect(await res.json()).toEqual({ agent: "support-bot", useCase: CUSTOMERS_READ, limits: { max_rows: 100 } });
     expect(refusals).toEqual([]);
   });
 
@@ -46,7 +51,7 @@ describe("writAuth", () => {
     const { app, refusals } = protectedApp();
     const res = await app.request("/customers");
     expect(res.status).toBe(401);
-    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${AUDIENCE}"`);
+    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${CRM_API}"`);
     const body = await res.json<Record<string, unknown>>();
     expect(body.error).toBeUndefined();
     expect(body.error_description).toMatch(/Bearer/);
@@ -57,7 +62,7 @@ describe("writAuth", () => {
     const { app } = protectedApp();
     const res = await app.request("/customers", { headers: { Authorization: "Basic c3VwcG9ydDpodW50ZXIy" } });
     expect(res.status).toBe(401);
-    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${AUDIENCE}"`);
+    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${CRM_API}"`);
   });
 
   it("refuses two Authorization headers with 400 invalid_request", async () => {
@@ -92,7 +97,7 @@ describe("writAuth", () => {
     expect(res.status).toBe(401);
     const challenge = res.headers.get("WWW-Authenticate") ?? "";
     expect(challenge).toBe(
-      `Bearer realm="${AUDIENCE}", error="invalid_token", error_description="the access token is signed with a key the issuer does not publish"`,
+      `Bearer realm="${CRM_API}", error="invalid_token", error_description="the access token is signed with a key the issuer does not publish"`,
     );
     const text = await res.text();
     expect(JSON.parse(text)).toEqual({
@@ -120,7 +125,7 @@ describe("writAuth", () => {
     const res = await app.request("/customers", bearer(await signToken(key)));
     expect(res.status).toBe(403);
     expect(res.headers.get("WWW-Authenticate")).toBe(
-      `Bearer realm="${AUDIENCE}", error="insufficient_scope", error_description="the access token is for another use case", scope="crm.customers.export"`,
+      `Bearer realm="${CRM_API}", error="insufficient_scope", error_description="the access token is for another use case", scope="crm.customers.export"`,
     );
     expect(await res.json()).toMatchObject({ error: "insufficient_scope" });
     expect(refusals.map((e) => e.code)).toEqual(["ERR_WRIT_SCOPE_INSUFFICIENT"]);
@@ -129,7 +134,7 @@ describe("writAuth", () => {
   it("answers 503 without a challenge when the issuer's keys cannot be fetched", async () => {
     const endpoint = jwksEndpoint(key);
     endpoint.fail(new Response("down", { status: 502 }));
-    const { app } = protectedApp({ verifier: createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch }) });
+    const { app } = protectedApp({ verifier: createVerifier({ issuer: ISSUER, audience: CRM_API, fetch: endpoint.fetch }) });
     const res = await app.request("/customers", bearer(await signToken(key)));
     expect(res.status).toBe(503);
     expect(res.headers.get("WWW-Authenticate")).toBeNull();
@@ -139,7 +144,7 @@ describe("writAuth", () => {
   it("answers a token the broker calls inactive (online mode) with 401 invalid_token", async () => {
     const online = createVerifier({
       issuer: ISSUER,
-      audience: AUDIENCE,
+      audience: CRM_API,
       jwks: jwksOf(key),
       introspection: { credential: "crm-secret-for-tests", fetch: async () => Response.json({ active: false }) },
     });
@@ -147,7 +152,7 @@ describe("writAuth", () => {
     const res = await app.request("/customers", bearer(await signToken(key)));
     expect(res.status).toBe(401);
     expect(res.headers.get("WWW-Authenticate")).toBe(
-      `Bearer realm="${AUDIENCE}", error="invalid_token", error_description="the access token is no longer active"`,
+      `Bearer realm="${CRM_API}", error="invalid_token", error_description="the access token is no longer active"`,
     );
     expect(await res.json()).toEqual({ error: "invalid_token", error_description: "the access token is no longer active" });
     expect(refusals.map((e) => e.code)).toEqual(["ERR_WRIT_TOKEN_INACTIVE"]);
@@ -156,7 +161,7 @@ describe("writAuth", () => {
   it("answers 503 with Retry-After and no challenge when /introspect cannot answer (online mode fails closed)", async () => {
     const online = createVerifier({
       issuer: ISSUER,
-      audience: AUDIENCE,
+      audience: CRM_API,
       jwks: jwksOf(key),
       introspection: { credential: "crm-secret-for-tests", fetch: async () => new Response("down", { status: 502 }) },
     });
@@ -173,13 +178,7 @@ describe("writAuth", () => {
   });
 
   it("lets errors that are not refusals reach Hono's onError (a bug is a 500, not a 401)", async () => {
-    const broken = createVerifier({
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      jwks: async () => {
-        throw new RangeError("resolver bug");
-      },
-    });
+    const broken = createVerifier({ issuer: ISSUER, audience: CRM_API, jwks: brokenKeyResolver });
     const { app, refusals } = protectedApp({ verifier: broken });
     const res = await app.request("/customers", bearer(await signToken(key)));
     expect(res.status).toBe(500);
@@ -187,21 +186,21 @@ describe("writAuth", () => {
   });
 
   it("returns a named handler, so stack traces and Hono's inspector show it", () => {
-    expect(writAuth({ verifier, scope: USE_CASE }).name).toBe("writAuthHandler");
+    expect(writAuth({ verifier, scope: CUSTOMERS_READ }).name).toBe("writAuthHandler");
   });
 });
 
 describe("writAuth options are checked once, at creation", () => {
   // Factories: the verifier exists only once beforeAll has run.
   it.each<[string, () => unknown]>([
-    ["no verifier", () => ({ scope: USE_CASE })],
-    ["something that is not a verifier", () => ({ verifier: { audience: AUDIENCE }, scope: USE_CASE })],
+    ["no verifier", () => ({ scope: CUSTOMERS_READ })],
+    ["something that is not a verifier", () => ({ verifier: { audience: CRM_API }, scope: CUSTOMERS_READ })],
     ["no scope (a route must name the use case it needs)", () => ({ verifier })],
     ["an empty scope list", () => ({ verifier, scope: [] })],
     ["a scope with a space", () => ({ verifier, scope: "crm.customers.read crm.customers.export" })],
-    ["a realm with a quote (header injection)", () => ({ verifier, scope: USE_CASE, realm: 'crm", error="none' })],
-    ["an empty realm", () => ({ verifier, scope: USE_CASE, realm: "" })],
-    ["an onRefusal that is not a function", () => ({ verifier, scope: USE_CASE, onRefusal: "log" })],
+    ["a realm with a quote (header injection)", () => ({ verifier, scope: CUSTOMERS_READ, realm: 'crm", error="none' })],
+    ["an empty realm", () => ({ verifier, scope: CUSTOMERS_READ, realm: "" })],
+    ["an onRefusal that is not a function", () => ({ verifier, scope: CUSTOMERS_READ, onRefusal: "log" })],
   ])("throws TypeError for %s", (_label, options) => {
     expect(() => writAuth(options() as Parameters<typeof writAuth>[0])).toThrow(TypeError);
   });

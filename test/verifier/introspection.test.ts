@@ -3,7 +3,10 @@
 import { decodeJwt } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createVerifier, type IntrospectionFetch, type Verifier, WritVerifyError } from "../../verifier/index.ts";
-import { AUDIENCE, ISSUER, jwksOf, signToken, type TestKey, testKey, USE_CASE } from "./tokens.ts";
+import { jwksOf, signToken, type TestKey, testKey } from "../support/access-tokens.ts";
+import { ISSUER } from "../support/assertions.ts";
+import { CRM_API, CUSTOMERS_READ } from "../support/demo-policy.ts";
+import { rejectionOf } from "../support/rejection.ts";
 
 let key: TestKey;
 
@@ -29,25 +32,20 @@ const activeAnswer = (token: string) => Response.json({ active: true, token_type
 function onlineVerifier(fetch: IntrospectionFetch, timeoutMs?: number): Verifier {
   return createVerifier({
     issuer: ISSUER,
-    audience: AUDIENCE,
+    audience: CRM_API,
     jwks: jwksOf(key),
     introspection: { credential: "crm-secret-for-tests", fetch, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
   });
 }
 
-async function refusal(verifier: Verifier, token: string): Promise<WritVerifyError> {
-  const error = await verifier.verify(token, { scope: USE_CASE }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(WritVerifyError);
-  return error as WritVerifyError;
+function refusal(verifier: Verifier, token: string): Promise<WritVerifyError> {
+  return rejectionOf(verifier.verify(token, { scope: CUSTOMERS_READ }), WritVerifyError);
 }
 
 describe("online mode reads RFC 7662 answers", () => {
   it("accepts a token the endpoint calls active", async () => {
     const double = endpoint(activeAnswer);
-    await expect(onlineVerifier(double.fetch).verify(await signToken(key), { scope: USE_CASE })).resolves.toMatchObject({
+    await expect(onlineVerifier(double.fetch).verify(await signToken(key), { scope: CUSTOMERS_READ })).resolves.toMatchObject({
       agent: "support-bot",
     });
     expect(double.calls).toEqual([`${ISSUER}/introspect`]);
@@ -125,7 +123,7 @@ describe("online mode fails closed", () => {
     const token = await signToken(key);
     expect((await refusal(verifier, token)).code).toBe("ERR_WRIT_INTROSPECTION_UNAVAILABLE");
     down = false;
-    await expect(verifier.verify(token, { scope: USE_CASE })).resolves.toMatchObject({ agent: "support-bot" });
+    await expect(verifier.verify(token, { scope: CUSTOMERS_READ })).resolves.toMatchObject({ agent: "support-bot" });
     expect(double.calls).toHaveLength(2);
   });
 

@@ -1,7 +1,10 @@
 import { exportJWK, generateKeyPair } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createVerifier, WritVerifyError } from "../../verifier/index.ts";
-import { AUDIENCE, ISSUER, jwksEndpoint, signToken, type TestKey, testKey } from "./tokens.ts";
+import { jwksEndpoint, signToken, type TestKey, testKey } from "../support/access-tokens.ts";
+import { ISSUER } from "../support/assertions.ts";
+import { CRM_API } from "../support/demo-policy.ts";
+import { rejectionOf } from "../support/rejection.ts";
 
 const JWKS_URL = `${ISSUER}/.well-known/jwks.json`;
 
@@ -14,18 +17,13 @@ beforeAll(async () => {
 });
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(WritVerifyError);
-  return (error as WritVerifyError).code;
+  return (await rejectionOf(promise, WritVerifyError)).code;
 }
 
 describe("remote JWKS", () => {
   it("fetches the issuer's JWKS from its well-known URL once and serves later tokens from the cache", async () => {
     const endpoint = jwksEndpoint(current);
-    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch });
+    const verifier = createVerifier({ issuer: ISSUER, audience: CRM_API, fetch: endpoint.fetch });
     for (let i = 0; i < 3; i++) await verifier.verify(await signToken(current));
     expect(endpoint.requests).toEqual([JWKS_URL]);
   });
@@ -33,14 +31,14 @@ describe("remote JWKS", () => {
   it("fetches from jwksUri when one is given", async () => {
     const endpoint = jwksEndpoint(current);
     const jwksUri = "https://keys.example.com/writ/jwks.json";
-    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwksUri, fetch: endpoint.fetch });
+    const verifier = createVerifier({ issuer: ISSUER, audience: CRM_API, jwksUri, fetch: endpoint.fetch });
     await verifier.verify(await signToken(current));
     expect(endpoint.requests).toEqual([jwksUri]);
   });
 
   it("refetches the JWKS when a token names a kid it has not seen yet (key rotation)", async () => {
     const endpoint = jwksEndpoint(current);
-    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch, cooldownMs: 0 });
+    const verifier = createVerifier({ issuer: ISSUER, audience: CRM_API, fetch: endpoint.fetch, cooldownMs: 0 });
     await verifier.verify(await signToken(current));
     endpoint.publish(current, next);
     await expect(verifier.verify(await signToken(next))).resolves.toMatchObject({ agent: "support-bot" });
@@ -52,7 +50,7 @@ describe("remote JWKS", () => {
 
   it("does not refetch during the cooldown, so a stream of unknown kids cannot flood the issuer", async () => {
     const endpoint = jwksEndpoint(current);
-    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch });
+    const verifier = createVerifier({ issuer: ISSUER, audience: CRM_API, fetch: endpoint.fetch });
     await verifier.verify(await signToken(current));
     for (let i = 0; i < 5; i++) {
       const rogue = await testKey(`rogue-${i}`);
@@ -63,7 +61,7 @@ describe("remote JWKS", () => {
 
   it("refetches once the cached keys are older than cacheMaxAgeMs", async () => {
     const endpoint = jwksEndpoint(current);
-    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch, cacheMaxAgeMs: 0 });
+    const verifier = createVerifier({ issuer: ISSUER, audience: CRM_API, fetch: endpoint.fetch, cacheMaxAgeMs: 0 });
     await verifier.verify(await signToken(current));
     await verifier.verify(await signToken(current));
     expect(endpoint.requests).toHaveLength(2);
@@ -78,14 +76,14 @@ describe("remote JWKS", () => {
   ])("reports ERR_WRIT_JWKS_UNAVAILABLE when %s", async (_label, failure) => {
     const endpoint = jwksEndpoint(current);
     endpoint.fail(failure);
-    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch });
+    const verifier = createVerifier({ issuer: ISSUER, audience: CRM_API, fetch: endpoint.fetch });
     expect(await codeOf(verifier.verify(await signToken(current)))).toBe("ERR_WRIT_JWKS_UNAVAILABLE");
   });
 
   it("recovers on the next request once the JWKS is reachable again", async () => {
     const endpoint = jwksEndpoint(current);
     endpoint.fail(new Response("unavailable", { status: 503 }));
-    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch });
+    const verifier = createVerifier({ issuer: ISSUER, audience: CRM_API, fetch: endpoint.fetch });
     expect(await codeOf(verifier.verify(await signToken(current)))).toBe("ERR_WRIT_JWKS_UNAVAILABLE");
     endpoint.fail(undefined);
     await expect(verifier.verify(await signToken(current))).resolves.toMatchObject({ agent: "support-bot" });
@@ -97,7 +95,7 @@ describe("remote JWKS", () => {
     const leaky = { kid: "leaky", alg: "ES256", privateKey, publicJwk: {} };
     const endpoint = jwksEndpoint();
     endpoint.fail(Response.json({ keys: [{ ...(await exportJWK(privateKey)), kid: "leaky", alg: "ES256" }] }));
-    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, fetch: endpoint.fetch });
+    const verifier = createVerifier({ issuer: ISSUER, audience: CRM_API, fetch: endpoint.fetch });
     expect(await codeOf(verifier.verify(await signToken(leaky)))).toBe("ERR_WRIT_JWKS_UNAVAILABLE");
   });
 });

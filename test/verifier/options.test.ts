@@ -1,20 +1,21 @@
 import { describe, expect, it } from "vitest";
 import { createVerifier, type VerifierOptions } from "../../verifier/index.ts";
-import { AUDIENCE, ISSUER } from "./tokens.ts";
+import { ISSUER } from "../support/assertions.ts";
+import { CRM_API } from "../support/demo-policy.ts";
 
-const base: VerifierOptions = { issuer: ISSUER, audience: AUDIENCE };
+const base: VerifierOptions = { issuer: ISSUER, audience: CRM_API };
 const jwks = { keys: [] };
 
 describe("createVerifier options are checked once, at creation", () => {
   it("accepts the minimal options and exposes issuer and audience", () => {
     const verifier = createVerifier(base);
-    expect(verifier).toMatchObject({ issuer: ISSUER, audience: AUDIENCE });
+    expect(verifier).toMatchObject({ issuer: ISSUER, audience: CRM_API });
     expect(Object.isFrozen(verifier)).toBe(true);
   });
 
   it.each<[string, unknown]>([
     ["no options", undefined],
-    ["no issuer", { audience: AUDIENCE }],
+    ["no issuer", { audience: CRM_API }],
     ["an issuer that is not a URL", { ...base, issuer: "writ" }],
     ["an issuer with a trailing slash (tokens carry it without)", { ...base, issuer: `${ISSUER}/` }],
     ["an issuer with a query", { ...base, issuer: `${ISSUER}?tenant=a` }],

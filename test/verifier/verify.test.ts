@@ -2,39 +2,35 @@ import { base64url, SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createVerifier, type Verifier, WritVerifyError, type WritVerifyErrorCode } from "../../verifier/index.ts";
 import {
-  AUDIENCE,
   accessClaims,
-  CUSTOMERS_TABLE,
-  ISSUER,
+  brokenKeyResolver,
   jwksOf,
-  nowSeconds,
   signRawEs256,
   signToken,
   type TestKey,
   testKey,
-  USE_CASE,
   unsecuredToken,
-  withPayload,
-} from "./tokens.ts";
+} from "../support/access-tokens.ts";
+import { ISSUER, nowSeconds } from "../support/assertions.ts";
+import { CRM_API, CUSTOMERS_READ, CUSTOMERS_TABLE } from "../support/demo-policy.ts";
+import { withPayload } from "../support/jws.ts";
+import { rejectionOf } from "../support/rejection.ts";
 
 let key: TestKey;
 let verifier: Verifier;
 
 beforeAll(async () => {
   key = await testKey("writ-1");
-  verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: jwksOf(key) });
+  verifier = createVerifier({ issuer: ISSUER, audience: CRM_API, jwks: jwksOf(key) });
 });
 
-async function refusal(promise: Promise<unknown>): Promise<WritVerifyError> {
-  const outcome = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(WritVerifyError);
-  return outcome as WritVerifyError;
-}
+const refusal = (promise: Promise<unknown>): Promise<WritVerifyError> => rejectionOf(promise, WritVerifyError);
 
-async function expectRefused(token: string, code: WritVerifyErrorCode, scope: string | string[] = USE_CASE): Promise<WritVerifyError> {
+async function expectRefused(
+  token: string,
+  code: WritVerifyErrorCode,
+  scope: string | string[] = CUSTOMERS_READ,
+): Promise<WritVerifyError> {
   const error = await refusal(verifier.verify(token, { scope }));
   expect(error.code).toBe(code);
   return error;
@@ -44,12 +40,12 @@ describe("verify: a good token", () => {
   it("resolves the typed grant of a valid token", async () => {
     const claims = accessClaims({ intent: "look up the customer on SUP-42" });
     const token = await signToken(key, { claims });
-    const grant = await verifier.verify(token, { scope: USE_CASE });
+    const grant = await verifier.verify(token, { scope: CUSTOMERS_READ });
     expect(grant).toMatchObject({
       agent: "support-bot",
       clientId: "support-bot",
-      useCase: USE_CASE,
-      audience: AUDIENCE,
+      useCase: CUSTOMERS_READ,
+      audience: CRM_API,
       actions: ["read"],
       locations: [CUSTOMERS_TABLE],
       limits: { max_rows: 100 },
@@ -59,12 +55,12 @@ describe("verify: a good token", () => {
     expect(grant.issuedAt).toEqual(new Date((claims.iat as number) * 1000));
     expect(grant.expiresAt).toEqual(new Date((claims.exp as number) * 1000));
     expect(grant.approval).toBeUndefined();
-    expect(grant.claims).toMatchObject({ iss: ISSUER, scope: USE_CASE });
+    expect(grant.claims).toMatchObject({ iss: ISSUER, scope: CUSTOMERS_READ });
   });
 
   it("carries the approval of a human-approved token into the grant", async () => {
     const approval = { id: "apr_1", approved_by: ["dana@example.com"], approved_at: nowSeconds() };
-    const grant = await verifier.verify(await signToken(key, { claims: { approval } }), { scope: USE_CASE });
+    const grant = await verifier.verify(await signToken(key, { claims: { approval } }), { scope: CUSTOMERS_READ });
     expect(grant.approval).toEqual(approval);
   });
 
@@ -81,8 +77,8 @@ describe("verify: a good token", () => {
   });
 
   it("accepts the token when its use case is one of several the route accepts", async () => {
-    const grant = await verifier.verify(await signToken(key), { scope: ["crm.customers.export", USE_CASE] });
-    expect(grant.useCase).toBe(USE_CASE);
+    const grant = await verifier.verify(await signToken(key), { scope: ["crm.customers.export", CUSTOMERS_READ] });
+    expect(grant.useCase).toBe(CUSTOMERS_READ);
   });
 
   it("accepts typ application/at+jwt, the long form RFC 9068 §2.1 allows", async () => {
@@ -93,8 +89,8 @@ describe("verify: a good token", () => {
 
   it("accepts an EdDSA-signed token, the broker's other signing algorithm", async () => {
     const edKey = await testKey("writ-ed", "EdDSA");
-    const edVerifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: jwksOf(edKey) });
-    await expect(edVerifier.verify(await signToken(edKey), { scope: USE_CASE })).resolves.toMatchObject({ useCase: USE_CASE });
+    const edVerifier = createVerifier({ issuer: ISSUER, audience: CRM_API, jwks: jwksOf(edKey) });
+    await expect(edVerifier.verify(await signToken(edKey), { scope: CUSTOMERS_READ })).resolves.toMatchObject({ useCase: CUSTOMERS_READ });
   });
 });
 
@@ -114,7 +110,7 @@ describe("verify: forged and confused algorithms", () => {
     let resolverCalls = 0;
     const confused = createVerifier({
       issuer: ISSUER,
-      audience: AUDIENCE,
+      audience: CRM_API,
       jwks: async () => {
         resolverCalls += 1;
         return secret;
@@ -127,13 +123,13 @@ describe("verify: forged and confused algorithms", () => {
 
   it("rejects RS256 when it is not allow-listed, even if the JWKS publishes the RSA key", async () => {
     const rsaKey = await testKey("writ-rsa", "RS256");
-    const both = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: jwksOf(key, rsaKey) });
+    const both = createVerifier({ issuer: ISSUER, audience: CRM_API, jwks: jwksOf(key, rsaKey) });
     expect((await refusal(both.verify(await signToken(rsaKey)))).code).toBe("ERR_WRIT_ALG_NOT_ALLOWED");
   });
 
   it("accepts only the algorithms a service allow-lists", async () => {
     const rsaKey = await testKey("writ-rsa", "RS256");
-    const rsaOnly = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: jwksOf(key, rsaKey), algorithms: ["RS256"] });
+    const rsaOnly = createVerifier({ issuer: ISSUER, audience: CRM_API, jwks: jwksOf(key, rsaKey), algorithms: ["RS256"] });
     await expect(rsaOnly.verify(await signToken(rsaKey))).resolves.toMatchObject({ agent: "support-bot" });
     expect((await refusal(rsaOnly.verify(await signToken(key)))).code).toBe("ERR_WRIT_ALG_NOT_ALLOWED");
   });
@@ -211,7 +207,7 @@ describe("verify: time", () => {
   });
 
   it("applies the configured clock tolerance", async () => {
-    const strict = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: jwksOf(key), clockToleranceSeconds: 0 });
+    const strict = createVerifier({ issuer: ISSUER, audience: CRM_API, jwks: jwksOf(key), clockToleranceSeconds: 0 });
     const token = await signToken(key, { claims: { exp: nowSeconds() - 10 } });
     expect((await refusal(strict.verify(token))).code).toBe("ERR_WRIT_EXPIRED");
   });
@@ -254,7 +250,7 @@ describe("verify: claims", () => {
         ],
       },
     });
-    await expectRefused(export_, "ERR_WRIT_SCOPE_INSUFFICIENT", USE_CASE);
+    await expectRefused(export_, "ERR_WRIT_SCOPE_INSUFFICIENT", CUSTOMERS_READ);
   });
 
   it("refuses a DPoP-bound token (cnf.jkt) instead of accepting it as a bearer token", async () => {
@@ -308,7 +304,7 @@ describe("verify: malformed input", () => {
       "garbage.garbage.garbage",
     ];
     for (const token of tokens) {
-      const error = await refusal(verifier.verify(token, { scope: USE_CASE }));
+      const error = await refusal(verifier.verify(token, { scope: CUSTOMERS_READ }));
       const signature = token.split(".")[2] ?? "";
       expect(error.message).not.toContain(token);
       if (signature.length > 0) expect(error.message).not.toContain(signature);
@@ -323,13 +319,7 @@ describe("verify: caller misuse", () => {
   });
 
   it("rethrows a broken key resolver's error instead of calling the token invalid", async () => {
-    const broken = createVerifier({
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      jwks: async () => {
-        throw new RangeError("resolver bug");
-      },
-    });
+    const broken = createVerifier({ issuer: ISSUER, audience: CRM_API, jwks: brokenKeyResolver });
     await expect(broken.verify(await signToken(key))).rejects.toThrow(RangeError);
   });
 });

@@ -2,7 +2,8 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { BudgetRule } from "../../core/budgets/budget-rules.ts";
-import { exchange, type OAuthError } from "../support/broker.ts";
+import type { OAuthError } from "../support/oauth.ts";
+import { exchange } from "../support/requests.ts";
 
 const SEARCH = { scope: "crm.customers.search" };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { OAuthError } from "../support/broker.ts";
 import { startApproval } from "../support/ciba.ts";
+import type { OAuthError } from "../support/oauth.ts";
 
 // A file of its own: storage is shared by the tests of a file, and this test fills the agent's quota.
 describe("CIBA: open requests per agent", () => {

@@ -1,9 +1,11 @@
-import { env, exports } from "cloudflare:workers";
-import { createLocalJWKSet, jwtVerify } from "jose";
+import { env } from "cloudflare:workers";
+import { jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
 import { afterDecision } from "../../worker/approvals/lifecycle.ts";
-import { ISSUER, type OAuthError } from "../support/broker.ts";
+import { ISSUER } from "../support/assertions.ts";
 import { linkOf, pollApproval, sentMails, startApproval } from "../support/ciba.ts";
+import { CIBA_GRANT, type OAuthError } from "../support/oauth.ts";
+import { brokerGet, brokerJwks, brokerPostForm } from "../support/requests.ts";
 
 const REFUND = { scope: "billing.invoices.refund", intent: "refund invoice INV-42 (duplicate charge)" };
 type Started = { auth_req_id: string; expires_in: number; interval: number };
@@ -63,8 +65,7 @@ describe("CIBA: POST /bc-authorize then poll /token", () => {
     const issued = await pollApproval("billing-agent", auth_req_id);
     expect(issued.status).toBe(200);
     const body = await issued.json<{ access_token: string; scope: string }>();
-    const jwks = createLocalJWKSet(await (await exports.default.fetch(`${ISSUER}/.well-known/jwks.json`)).json());
-    const { payload } = await jwtVerify(body.access_token, jwks, {
+    const { payload } = await jwtVerify(body.access_token, await brokerJwks(), {
       issuer: ISSUER,
       audience: "https://billing.example.com",
       typ: "at+jwt",
@@ -145,18 +146,17 @@ describe("CIBA: POST /bc-authorize then poll /token", () => {
   });
 
   it("requires client authentication to poll", async () => {
-    const { postForm } = await import("../support/broker.ts");
     const { auth_req_id } = await start({ ...REFUND, intent: "refund invoice INV-49" });
-    const res = await postForm("/token", { grant_type: "urn:openid:params:grant-type:ciba", auth_req_id });
+    const res = await brokerPostForm("/token", { grant_type: CIBA_GRANT, auth_req_id });
     expect(res.status).toBe(401);
   });
 
   it("announces CIBA poll mode in the server metadata", async () => {
-    const res = await exports.default.fetch(`${ISSUER}/.well-known/oauth-authorization-server`);
+    const res = await brokerGet("/.well-known/oauth-authorization-server");
     expect(await res.json()).toMatchObject({
       backchannel_authentication_endpoint: `${ISSUER}/bc-authorize`,
       backchannel_token_delivery_modes_supported: ["poll"],
-      grant_types_supported: expect.arrayContaining(["urn:openid:params:grant-type:ciba"]),
+      grant_types_supported: expect.arrayContaining([CIBA_GRANT]),
     });
   });
 });

@@ -1,9 +1,9 @@
-import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { brokerGet } from "../support/requests.ts";
 
 describe("discovery", () => {
   it("publishes RFC 8414 metadata for the configured issuer", async () => {
-    const res = await exports.default.fetch("http://127.0.0.1:8787/.well-known/oauth-authorization-server");
+    const res = await brokerGet("/.well-known/oauth-authorization-server");
     expect(res.status).toBe(200);
     const body = await res.json<Record<string, unknown>>();
     expect(body.issuer).toBe("http://127.0.0.1:8787");

@@ -1,16 +1,16 @@
 import { evictDurableObject } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
 import { rotateKeySet } from "../../core/keys/rotate-key-set.ts";
 import { generateSigningKey } from "../../lib/generate-signing-key.ts";
 import { readConfig } from "../../worker/config.ts";
 import { activeKeys } from "../../worker/tokens/signing-keys.ts";
-import { ISSUER } from "../support/broker.ts";
+import { brokerGet } from "../support/requests.ts";
 
 describe("signing keys", () => {
   it("publishes only public members, with kid, alg and use, and a short cache lifetime", async () => {
-    const res = await exports.default.fetch(`${ISSUER}/.well-known/jwks.json`);
+    const res = await brokerGet("/.well-known/jwks.json");
     expect(res.headers.get("cache-control")).toBe("public, max-age=60");
     const { keys } = await res.json<{ keys: Record<string, string>[] }>();
     expect(keys).toHaveLength(1);

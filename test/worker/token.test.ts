@@ -1,12 +1,10 @@
-import { exports } from "cloudflare:workers";
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { decodeProtectedHeader, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
-import { assertionFor, clientCredentials, exchange, ISSUER, type OAuthError, postForm } from "../support/broker.ts";
-
-async function brokerJwks() {
-  const res = await exports.default.fetch(`${ISSUER}/.well-known/jwks.json`);
-  return createLocalJWKSet(await res.json());
-}
+import { signAgentAssertion } from "../../client/index.ts";
+import { agentPrivateJwk, assertionFor, ISSUER } from "../support/assertions.ts";
+import { CUSTOMERS_READ, CUSTOMERS_TABLE } from "../support/demo-policy.ts";
+import type { OAuthError } from "../support/oauth.ts";
+import { brokerJwks, brokerPostForm, clientCredentials, exchange } from "../support/requests.ts";
 
 describe("POST /token issues a token for exactly one use case", () => {
   it("exchanges an agent assertion (RFC 8693) for an RFC 9068 access token", async () => {
@@ -34,13 +32,7 @@ describe("POST /token issues a token for exactly one use case", () => {
       scope: "crm.customers.read",
       intent: "look up the customer on SUP-1",
       authorization_details: [
-        {
-          type: "agent_use_case",
-          use_case: "crm.customers.read",
-          actions: ["read"],
-          locations: ["https://crm.example.com/tables/customers"],
-          limits: { max_rows: 100 },
-        },
+        { type: "agent_use_case", use_case: CUSTOMERS_READ, actions: ["read"], locations: [CUSTOMERS_TABLE], limits: { max_rows: 100 } },
       ],
     });
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(300);
@@ -59,16 +51,14 @@ describe("POST /token issues a token for exactly one use case", () => {
 
   it("accepts an Ed25519 assertion under both alg names", async () => {
     // billing-agent's key is Ed25519; openid-client signs with alg "Ed25519", others with "EdDSA".
-    const { demoKey } = await import("../support/broker.ts");
-    const { signAgentAssertion } = await import("../../client/index.ts");
     for (const alg of ["EdDSA", "Ed25519"]) {
       const assertion = await signAgentAssertion({
         agentId: "billing-agent",
-        privateJwk: { ...demoKey("billing-agent"), alg },
+        privateJwk: { ...agentPrivateJwk("billing-agent"), alg },
         audience: ISSUER,
       });
       expect(decodeProtectedHeader(assertion).alg).toBe(alg);
-      const res = await postForm("/token", {
+      const res = await brokerPostForm("/token", {
         grant_type: "client_credentials",
         client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         client_assertion: assertion,
@@ -79,7 +69,7 @@ describe("POST /token issues a token for exactly one use case", () => {
   });
 
   it("accepts the token endpoint URL as the assertion audience", async () => {
-    const res = await postForm("/token", {
+    const res = await brokerPostForm("/token", {
       grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
       subject_token: await assertionFor("support-bot", { audience: `${ISSUER}/token` }),
       subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
@@ -99,8 +89,8 @@ describe("POST /token issues a token for exactly one use case", () => {
       subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
       scope: "crm.customers.read",
     };
-    expect((await postForm("/token", params)).status).toBe(200);
-    expect((await postForm("/token", params)).status).toBe(401);
+    expect((await brokerPostForm("/token", params)).status).toBe(200);
+    expect((await brokerPostForm("/token", params)).status).toBe(401);
   });
 
   it("narrows actions through authorization_details and echoes what was granted", async () => {
@@ -208,7 +198,7 @@ describe("POST /token refuses with the rule that failed", () => {
   it("does not burn the assertion of a refused request", async () => {
     const assertion = await assertionFor("support-bot");
     const ask = (scope: string) =>
-      postForm("/token", {
+      brokerPostForm("/token", {
         grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
         subject_token: assertion,
         subject_token_type: "urn:ietf:params:oauth:token-type:jwt",

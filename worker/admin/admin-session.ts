@@ -1,4 +1,4 @@
-import { base64url, randomSecret } from "../../lib/crypto.ts";
+import { base64url, fromBase64url, randomSecret } from "../../lib/crypto.ts";
 
 /**
  * A browser cannot send `Authorization: Bearer <ADMIN_TOKEN>` by itself, so the admin page trades the token
@@ -96,9 +96,4 @@ function sessionKey(adminToken: string): Promise<CryptoKey> {
 
 function encode(text: string): Uint8Array {
   return new TextEncoder().encode(text);
-}
-
-function fromBase64url(text: string): Uint8Array {
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-  return Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
 }

@@ -2,6 +2,7 @@ import { EmailMessage } from "cloudflare:email";
 import { createMimeMessage } from "mimetext/browser";
 import { DEV_OUTBOX_NAME, type DevOutbox } from "../../durable-objects/dev-outbox.ts";
 import { log } from "../../lib/log.ts";
+import { utcDateTime } from "../../lib/time.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import { readConfig } from "../config.ts";
 import type { WritEnv } from "../env.ts";
@@ -133,10 +134,10 @@ function factsOf(input: ApprovalEmailInput): { request: Fact[]; stated: Fact[] }
     { label: "Limits", value: pairs(grant.limits) || "none" },
     { label: "Token lifetime", value: duration(grant.ttlSeconds) },
     { label: "Approvals needed", value: `${input.quorum} of ${input.approverCount} approvers` },
-    { label: "Requested", value: utc(input.requestedAt) },
+    { label: "Requested", value: utcDateTime(input.requestedAt) },
     {
       label: "Expires",
-      value: `${utc(input.expiresAt)} (${duration(Math.round((input.expiresAt - input.requestedAt) / 1000))} after the request)`,
+      value: `${utcDateTime(input.expiresAt)} (${duration(Math.round((input.expiresAt - input.requestedAt) / 1000))} after the request)`,
     },
   ];
   const stated: Fact[] = [];
@@ -164,7 +165,7 @@ function textPart(input: ApprovalEmailInput, facts: { request: Fact[]; stated: F
     UNVERIFIED,
     ...facts.stated.map(line),
     "",
-    `Review and decide before ${utc(input.expiresAt)}:`,
+    `Review and decide before ${utcDateTime(input.expiresAt)}:`,
     link,
     "",
     NOTICE,
@@ -184,7 +185,7 @@ function htmlPart(input: ApprovalEmailInput, facts: { request: Fact[]; stated: F
 <table role="presentation" style="border-collapse:collapse">${facts.request.map(row).join("")}</table>
 <p style="margin:16px 0 4px"><em>${escapeHtml(UNVERIFIED)}</em></p>
 <table role="presentation" style="border-collapse:collapse;border-left:3px solid #c60;padding-left:8px">${facts.stated.map(row).join("")}</table>
-<p style="margin:20px 0">Review and decide before ${escapeHtml(utc(input.expiresAt))}:<br>
+<p style="margin:20px 0">Review and decide before ${escapeHtml(utcDateTime(input.expiresAt))}:<br>
 <a href="${escapeHtml(link)}" style="display:inline-block;margin-top:8px;padding:10px 16px;background:#0b57d0;color:#fff;text-decoration:none;border-radius:6px">Review the request</a></p>
 <p style="font-size:13px;color:#444">${escapeHtml(NOTICE)}</p>
 <p style="font-size:13px;color:#444">If the button does not work, copy this address: <span style="word-break:break-all">${escapeHtml(link)}</span></p>
@@ -227,13 +228,6 @@ function clip(text: string, max: number): string {
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function utc(ms: number): string {
-  return new Date(ms)
-    .toISOString()
-    .replace("T", " ")
-    .replace(/\.\d{3}Z$/, " UTC");
 }
 
 function duration(totalSeconds: number): string {

@@ -1,5 +1,6 @@
 import { newAuthReqId } from "../../core/approvals/auth-req-id.ts";
 import { requestHash } from "../../core/approvals/request-hash.ts";
+import type { AuditExtra, Outcome } from "../../core/audit/outcome.ts";
 import { decide, type Grant, requestedGrant } from "../../core/policy/decide.ts";
 import { fail, ok, type Result } from "../../core/refusals.ts";
 import type { OpenApprovalInput } from "../../durable-objects/approval-request.ts";
@@ -9,7 +10,7 @@ import type { BackchannelRequest } from "../../schemas/token-request.ts";
 import { GRANT_TYPE } from "../../schemas/token-request.ts";
 import type { AuthenticatedAgent } from "../grants/authenticate-agent.ts";
 import { authenticateAgent } from "../grants/authenticate-agent.ts";
-import type { GrantContext } from "../grants/grant-context.ts";
+import { type GrantContext, type GrantOutcome, withFacts } from "../grants/grant-context.ts";
 import { replayReason } from "../grants/issue-token.ts";
 import { requestedUseCaseId, useCaseRequest } from "../grants/use-case-grant.ts";
 import { composeApprovalEmail, sendApprovalEmail } from "./approval-email.ts";
@@ -28,24 +29,24 @@ type OpenContext = GrantContext & { approvalOrigin: string; mailFrom: string };
  * reserved in the agent's ledger (deduplicated, capped, proofs burnt), opened in its own Durable Object, and
  * every eligible approver is emailed a link of their own. The agent only ever learns the auth_req_id.
  */
-export async function openApproval(request: BackchannelRequest, ctx: OpenContext): Promise<Result<BackchannelResponse>> {
+export async function openApproval(request: BackchannelRequest, ctx: OpenContext): Promise<GrantOutcome<BackchannelResponse>> {
   const agent = await authenticateBackchannelClient(request, ctx);
-  if (!agent.ok) return agent;
+  if (!agent.ok) return withFacts(agent, {});
   const agentId = agent.value.agentId;
-  ctx.outcome.agent = agentId;
+  const facts: Outcome = { agent: agentId };
 
   // CIBA requires the `openid` scope; Writ issues no ID token, so it is accepted and set aside.
   const scope = request.scope
     ?.split(" ")
     .filter((s) => s && s !== "openid")
     .join(" ");
-  ctx.outcome.use_case = requestedUseCaseId(request);
+  facts.use_case = requestedUseCaseId(request);
   const decision = decide(ctx.policy, agentId, useCaseRequest({ ...request, scope: scope || undefined }), ctx.now);
-  if (!decision.ok) return decision;
+  if (!decision.ok) return withFacts(decision, facts);
   const grant = decision.value;
-  Object.assign(ctx.outcome, { use_case: grant.useCase.id, audience: grant.audience, intent: grant.intent });
+  Object.assign(facts, { use_case: grant.useCase.id, audience: grant.audience, intent: grant.intent });
   const settings = grant.useCase.approval;
-  if (!grant.needsApproval || !settings) return fail({ code: "approval_not_needed", useCase: grant.useCase.id });
+  if (!grant.needsApproval || !settings) return withFacts(fail({ code: "approval_not_needed", useCase: grant.useCase.id }), facts);
 
   const frozen = requestedGrant(grant);
   const hash = await requestHash(frozen);
@@ -59,13 +60,14 @@ export async function openApproval(request: BackchannelRequest, ctx: OpenContext
     MAX_OPEN_APPROVALS_PER_AGENT,
     now,
   );
-  if (reserved.kind === "replayed") return fail(replayReason(agent.value, reserved.replayedJti));
-  if (reserved.kind === "capped") return fail({ code: "too_many_open_approvals", retryAfterSeconds: reserved.retryAfterSeconds });
+  if (reserved.kind === "replayed") return withFacts(fail(replayReason(agent.value, reserved.replayedJti)), facts);
+  if (reserved.kind === "capped")
+    return withFacts(fail({ code: "too_many_open_approvals", retryAfterSeconds: reserved.retryAfterSeconds }), facts);
   if (reserved.kind === "existing") {
-    Object.assign(ctx.outcome, { approval_id: reserved.approvalId, deduplicated: true });
-    return ok(backchannelResponse(reserved.authReqId, reserved.expiresAt, now));
+    Object.assign(facts, { approval_id: reserved.approvalId, deduplicated: true });
+    return withFacts(ok(backchannelResponse(reserved.authReqId, reserved.expiresAt, now)), facts);
   }
-  ctx.outcome.approval_id = ids.approvalId;
+  facts.approval_id = ids.approvalId;
 
   const approvers = eligibleApprovers(grant);
   const links = await Promise.all(approvers.map(async (approver) => ({ approver, token: randomSecret() })));
@@ -114,21 +116,19 @@ export async function openApproval(request: BackchannelRequest, ctx: OpenContext
       ),
     ),
   );
-  for (const [i, { approver }] of links.entries()) {
-    ctx.audit({
-      type: "approval_email",
-      agent: agentId,
-      use_case: grant.useCase.id,
-      approval_id: ids.approvalId,
-      approver,
-      decision: sent[i]?.ok ? "sent" : "failed",
-    });
-  }
+  const extras: AuditExtra[] = links.map(({ approver }, i) => ({
+    type: "approval_email",
+    agent: agentId,
+    use_case: grant.useCase.id,
+    approval_id: ids.approvalId,
+    approver,
+    decision: sent[i]?.ok ? "sent" : "failed",
+  }));
   const failed = sent.filter((s) => !s.ok).length;
   // A failed email does not undo the request: other approvers can still decide, and the failure is on record.
   if (failed > 0) log("error", "approval_email_failed", { approval_id: ids.approvalId, failed, sent: sent.length - failed });
-  ctx.outcome.emails_sent = sent.length - failed;
-  return ok(backchannelResponse(ids.authReqId, expiresAt, now));
+  facts.emails_sent = sent.length - failed;
+  return withFacts(ok(backchannelResponse(ids.authReqId, expiresAt, now)), facts, extras);
 }
 
 /** Separation of duties: an owner barred from approving gets no link at all. */

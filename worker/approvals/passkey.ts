@@ -10,7 +10,9 @@ import {
 } from "@simplewebauthn/server";
 import { z } from "zod";
 import type { ApproverPasskeys, StoredCredential } from "../../durable-objects/approver-passkeys.ts";
-import { base64url } from "../../lib/crypto.ts";
+import { base64url, fromBase64url } from "../../lib/crypto.ts";
+import { parseJson } from "../../lib/json.ts";
+import { type ConfigSource, readConfig } from "../config.ts";
 import type { WritEnv } from "../env.ts";
 
 /**
@@ -75,14 +77,9 @@ export function approverPasskeys(env: Pick<WritEnv, "APPROVER_PASSKEYS">, email:
  *
  * @example relyingParty({ ISSUER: "https://writ.example.com" }) // { origin: "https://writ.example.com", rpID: "writ.example.com", … }
  */
-export function relyingParty(env: Pick<WritEnv, "APPROVAL_ORIGIN" | "ISSUER">): RelyingParty {
-  const configured = env.APPROVAL_ORIGIN ?? env.ISSUER;
-  let url: URL;
-  try {
-    url = new URL(configured);
-  } catch {
-    throw new Error(`Writ misconfigured: APPROVAL_ORIGIN/ISSUER "${configured}" is not a URL`);
-  }
+export function relyingParty(env: ConfigSource): RelyingParty {
+  // readConfig is the one reader of APPROVAL_ORIGIN/ISSUER; a bad value throws there, loudly.
+  const url = new URL(readConfig(env).approvalOrigin);
   return { origin: url.origin, rpID: url.hostname, rpName: "Writ approvals" };
 }
 
@@ -121,7 +118,7 @@ export async function verifyAssertion(
   responseText: string,
   findCredential: (id: string) => Promise<StoredCredential | undefined>,
 ): Promise<VerifiedAssertion | PasskeyFailure> {
-  const parsed = AssertionSchema.safeParse(parseJson(responseText));
+  const parsed = AssertionSchema.safeParse(jsonOrUndefined(responseText));
   if (!parsed.success) return { ok: false, problem: "passkey_malformed", detail: "not a WebAuthn assertion" };
   const response: AuthenticationResponseJSON = parsed.data;
   const credential = await findCredential(response.id);
@@ -210,22 +207,7 @@ function libraryReason(error: unknown): string {
   return error.message.split('"')[0]?.trim().slice(0, 160) || error.name;
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-export function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
-  const binary = atob(
-    text
-      .replace(/-/g, "+")
-      .replace(/_/g, "/")
-      .padEnd(Math.ceil(text.length / 4) * 4, "="),
-  );
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
+function jsonOrUndefined(text: string): unknown {
+  const parsed = parseJson(text);
+  return parsed.ok ? parsed.value : undefined;
 }

@@ -1,6 +1,6 @@
 import { shardOf } from "../../core/audit/shards.ts";
 import { log } from "../../lib/log.ts";
-import { type AuditEvent, AuditEventSchema, type AuditEventType } from "../../schemas/audit.ts";
+import { type AuditEvent, AuditEventSchema } from "../../schemas/audit.ts";
 import type { WritEnv } from "../env.ts";
 
 /**
@@ -37,18 +37,4 @@ export function auditable(event: AuditEvent): AuditEvent {
   if (parsed.success) return parsed.data;
   log("error", "audit_event_invalid", { type: event.type, problem: parsed.error.issues[0]?.message });
   return { ts: event.ts, request_id: event.request_id, type: event.type };
-}
-
-/** Which audit event a request is, by route; undefined for requests that are not security events (discovery, assets). */
-export function auditTypeOf(method: string, path: string, grantType: unknown, reason: unknown): AuditEventType | undefined {
-  if (typeof reason === "string" && reason.startsWith("admin_auth:")) return "admin_auth_failure";
-  if (path === "/token") return grantType === "urn:openid:params:grant-type:ciba" ? "ciba_poll" : "token_request";
-  if (path === "/bc-authorize") return "ciba_request";
-  if (path.startsWith("/approvals/")) return method === "GET" ? "approval_view" : "approval_decision";
-  if (path.startsWith("/enrol/")) return "passkey_enrolment";
-  if (path === "/usage") return "usage_report";
-  if (path === "/introspect") return "introspection";
-  if (path === "/revoke") return "revocation";
-  if (path.startsWith("/admin")) return "admin_action";
-  return undefined;
 }

@@ -1,4 +1,4 @@
-import { type AssertionExpectations, verifyAgentAssertion } from "../../core/identity/agent-assertion.ts";
+import { type AssertionExpectations, type AssertionResult, verifyAgentAssertion } from "../../core/identity/agent-assertion.ts";
 import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
 import { fail, ok, type Result } from "../../core/refusals.ts";
 import type { ProofUse } from "../../durable-objects/agent-ledger.ts";
@@ -7,6 +7,7 @@ import { CLIENT_ASSERTION_TYPE_JWT_BEARER, GRANT_TYPE, TOKEN_TYPE, type TokenReq
 /** Which parameter carried a proof, so that a replay is reported against the right one. */
 export type ProofSource = "client_assertion" | "subject_token";
 export type AuthenticatedAgent = { agentId: string; proofs: (ProofUse & { source: ProofSource })[] };
+type AuthenticatedClient = AuthenticatedAgent & { assertion: AssertionResult & { ok: true } };
 
 type Context = { policy: CompiledPolicy; audiences: readonly string[]; now: Date };
 
@@ -21,7 +22,7 @@ export async function authenticateAgent(request: TokenRequest, ctx: Context): Pr
 
   if (request.grant_type === GRANT_TYPE.clientCredentials) {
     if (!client.value) return fail({ code: "client_authentication_missing" });
-    return ok(client.value);
+    return ok({ agentId: client.value.agentId, proofs: client.value.proofs });
   }
 
   if (request.actor_token !== undefined || request.actor_token_type !== undefined) return fail({ code: "delegation_not_supported" });
@@ -36,7 +37,9 @@ export async function authenticateAgent(request: TokenRequest, ctx: Context): Pr
   )
     return fail({ code: "unsupported_token_type", parameter: "requested_token_type", value: request.requested_token_type });
 
-  const subject = await verifyAgentAssertion(request.subject_token, expectations(ctx));
+  // The contract lets one JWT serve as both: it is then verified (and burnt) once.
+  const sameJwt = request.subject_token === request.client_assertion ? client.value?.assertion : undefined;
+  const subject = sameJwt ?? (await verifyAgentAssertion(request.subject_token, expectations(ctx)));
   if (!subject.ok) return fail({ code: "subject_token_invalid", failure: subject.failure, detail: subject.detail });
   const { agentId } = subject.value;
   // A public client (auth method "none") may still say who it is; it must be the subject it presents.
@@ -44,21 +47,20 @@ export async function authenticateAgent(request: TokenRequest, ctx: Context): Pr
   if (claimedClient !== undefined && claimedClient !== agentId) return fail({ code: "subject_client_mismatch" });
 
   const proofs = [...(client.value?.proofs ?? [])];
-  // The contract lets the same JWT serve as both; it is then one proof, burnt once.
   if (!proofs.some((p) => p.jti === subject.value.jti))
     proofs.push({ jti: subject.value.jti, expiresAt: subject.value.expiresAt, source: "subject_token" });
   return ok({ agentId, proofs });
 }
 
 /** undefined when the client did not authenticate (allowed for token exchange, where the subject_token proves identity). */
-async function authenticateClient(request: TokenRequest, ctx: Context): Promise<Result<AuthenticatedAgent | undefined>> {
+async function authenticateClient(request: TokenRequest, ctx: Context): Promise<Result<AuthenticatedClient | undefined>> {
   if (request.client_assertion_type === undefined && request.client_assertion === undefined) return ok(undefined);
   if (request.client_assertion_type !== CLIENT_ASSERTION_TYPE_JWT_BEARER) return fail({ code: "client_assertion_type_unsupported" });
   if (request.client_assertion === undefined) return fail({ code: "client_authentication_missing" });
   const verified = await verifyAgentAssertion(request.client_assertion, { ...expectations(ctx), clientId: request.client_id });
   if (!verified.ok) return fail({ code: "client_assertion_invalid", failure: verified.failure, detail: verified.detail });
   const { agentId, jti, expiresAt } = verified.value;
-  return ok({ agentId, proofs: [{ jti, expiresAt, source: "client_assertion" }] });
+  return ok({ agentId, proofs: [{ jti, expiresAt, source: "client_assertion" }], assertion: verified });
 }
 
 function expectations(ctx: Context): AssertionExpectations {

@@ -1,11 +1,11 @@
+import type { AuditExtra, Outcome, RequestMeta } from "../../core/audit/outcome.ts";
 import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
-import type { LogFields } from "../../lib/log.ts";
-import type { AuditEvent } from "../../schemas/audit.ts";
-import type { AuditExtra } from "../app-env.ts";
+import type { Result } from "../../core/refusals.ts";
+import type { AuditEventType } from "../../schemas/audit.ts";
 import type { WritEnv } from "../env.ts";
 import type { ActiveKeys } from "../tokens/signing-keys.ts";
 
-/** What every grant handler needs from the edge: one `now`, the policy, the keys (loaded lazily) and the log line to fill. */
+/** What every grant handler needs from the edge: one `now`, the policy, the keys (loaded lazily), plain data only. */
 export type GrantContext = {
   env: WritEnv;
   policy: CompiledPolicy;
@@ -14,15 +14,21 @@ export type GrantContext = {
   assertionAudiences: readonly string[];
   keys: () => Promise<ActiveKeys>;
   now: Date;
-  outcome: LogFields;
-  /** Adds an audit event beyond the request's own (e.g. one per approval email). */
-  audit: (extra: AuditExtra) => void;
-  issuanceAudit: IssuanceAudit;
+  /**
+   * Which audit event the request is (the route says so) and where it came from: an issued token's record is
+   * written by the agent's ledger in the token's own transaction, so no token exists without its record.
+   */
+  audit: { event: AuditEventType; meta: RequestMeta };
 };
 
 /**
- * The request's own audit event as it will read if a token is issued, so that the agent's ledger writes it in the
- * same transaction as the token (no token without its record, and no second Durable Object call per token);
- * `delivered` then keeps the request log from writing it again.
+ * What a grant did: its Result plus the facts the route turns into the log line and the audit event (agent,
+ * use case, …, and `recorded` when the ledger already stored the issued token's record). Facts are returned
+ * on refusal too, so a refusal is recorded with everything known when it happened.
  */
-export type IssuanceAudit = { eventFor: (tokenJti: string) => AuditEvent | undefined; delivered: () => void };
+export type GrantOutcome<T> = Result<T> & { facts: Outcome; extras?: AuditExtra[] };
+
+/** The Result with the facts gathered so far. */
+export function withFacts<T>(result: Result<T>, facts: Outcome, extras?: AuditExtra[]): GrantOutcome<T> {
+  return extras ? { ...result, facts, extras } : { ...result, facts };
+}

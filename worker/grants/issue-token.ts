@@ -1,5 +1,6 @@
+import { auditEventOf, type Outcome } from "../../core/audit/outcome.ts";
 import { type BudgetRule, tokenUnits } from "../../core/budgets/budget-rules.ts";
-import { assertNever, fail, ok, type Reason, type Result } from "../../core/refusals.ts";
+import { assertNever, fail, type Reason, type Result } from "../../core/refusals.ts";
 import { accessTokenClaims } from "../../core/tokens/access-token-claims.ts";
 import type { ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
@@ -10,7 +11,7 @@ import type { WritEnv } from "../env.ts";
 import { signAccessToken } from "../tokens/access-token.ts";
 import type { ActiveKeys } from "../tokens/signing-keys.ts";
 import type { AuthenticatedAgent } from "./authenticate-agent.ts";
-import type { IssuanceAudit } from "./grant-context.ts";
+import { type GrantContext, type GrantOutcome, withFacts } from "./grant-context.ts";
 
 export type TokenResponse = {
   access_token: string;
@@ -22,7 +23,7 @@ export type TokenResponse = {
 };
 
 export type Issued = { response: TokenResponse; jti: string };
-type MintContext = { issuer: string; keys: ActiveKeys; now: Date; tokenExchange: boolean; audit: IssuanceAudit };
+type Minting = { keys: ActiveKeys; tokenExchange: boolean; approval?: ApprovalClaim };
 
 /**
  * The signature, then one Durable Object round trip: the agent's ledger atomically refuses a disabled agent,
@@ -31,24 +32,24 @@ type MintContext = { issuer: string; keys: ActiveKeys; now: Date; tokenExchange:
  * dropped unseen.
  */
 export async function issueToken(
-  env: WritEnv,
+  ctx: GrantContext,
   agent: AuthenticatedAgent,
   grant: RequestedGrant,
   rules: BudgetRule[],
-  ctx: MintContext,
-  approval?: ApprovalClaim,
-): Promise<Result<Issued>> {
+  facts: Outcome,
+  minting: Minting,
+): Promise<GrantOutcome<Issued>> {
   const jti = crypto.randomUUID();
-  const issued = await mintToken(grant, ctx, approval, jti);
-  const event = ctx.audit.eventFor(jti);
+  const issued = await mintToken(grant, ctx, minting, jti);
+  const issuedFacts: Outcome = { ...facts, decision: "issued", token_jti: jti };
+  const event = auditEventOf({ ...issuedFacts, event: ctx.audit.event }, ctx.audit.meta, 200, ctx.now.getTime());
   const checked = event && auditable(event);
   // The ledger forwards to its own agent's shards only: each shard then has one ledger (one seq space) feeding it.
   const ledgerEvent = checked?.agent === agent.agentId ? checked : undefined;
-  const charged = await chargeLedger(env, agent, grant, rules, jti, ctx.now, ledgerEvent);
-  if (!charged.ok) return charged;
+  const charged = await chargeLedger(ctx.env, agent, grant, rules, jti, ctx.now, ledgerEvent);
+  if (!charged.ok) return withFacts(charged, facts);
   // Only the ledger's word counts: an object still running older code would ignore the event and say nothing.
-  if (charged.value.audited) ctx.audit.delivered();
-  return ok(issued);
+  return withFacts({ ok: true, value: issued }, { ...issuedFacts, expires_in: grant.ttlSeconds, recorded: charged.value.audited });
 }
 
 async function chargeLedger(
@@ -67,7 +68,7 @@ async function chargeLedger(
     now.getTime(),
     audit,
   );
-  if (result.ok) return ok({ audited: result.audited === true });
+  if (result.ok) return { ok: true, value: { audited: result.audited === true } };
   switch (result.reason) {
     case "disabled":
       return fail({ code: "agent_disabled" });
@@ -85,7 +86,7 @@ export async function burnProofs(env: WritEnv, agent: AuthenticatedAgent, now: D
     agent.proofs.map(({ jti, expiresAt }) => ({ jti, expiresAt })),
     Math.floor(now.getTime() / 1000),
   );
-  return admitted.ok ? ok(undefined) : fail(replayReason(agent, admitted.replayedJti));
+  return admitted.ok ? { ok: true, value: undefined } : fail(replayReason(agent, admitted.replayedJti));
 }
 
 export function replayReason(agent: AuthenticatedAgent, replayedJti: string): Reason {
@@ -95,9 +96,9 @@ export function replayReason(agent: AuthenticatedAgent, replayedJti: string): Re
     : { code: "client_assertion_invalid", failure: "replayed" };
 }
 
-async function mintToken(grant: RequestedGrant, ctx: MintContext, approval: ApprovalClaim | undefined, jti: string): Promise<Issued> {
-  const claims = accessTokenClaims(grant, ctx.issuer, ctx.now, jti, approval);
-  const accessToken = await signAccessToken(claims, ctx.keys.signer);
+async function mintToken(grant: RequestedGrant, ctx: GrantContext, minting: Minting, jti: string): Promise<Issued> {
+  const claims = accessTokenClaims(grant, ctx.issuer, ctx.now, jti, minting.approval);
+  const accessToken = await signAccessToken(claims, minting.keys.signer);
   const response: TokenResponse = {
     access_token: accessToken,
     token_type: "Bearer",
@@ -105,6 +106,6 @@ async function mintToken(grant: RequestedGrant, ctx: MintContext, approval: Appr
     scope: claims.scope,
     authorization_details: claims.authorization_details,
   };
-  if (ctx.tokenExchange) response.issued_token_type = TOKEN_TYPE.accessToken;
+  if (minting.tokenExchange) response.issued_token_type = TOKEN_TYPE.accessToken;
   return { response, jti };
 }

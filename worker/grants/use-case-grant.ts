@@ -1,28 +1,26 @@
+import type { Outcome } from "../../core/audit/outcome.ts";
 import { budgetRules } from "../../core/budgets/budget-rules.ts";
 import { decide, requestedGrant, type UseCaseRequest } from "../../core/policy/decide.ts";
-import { fail, type Result } from "../../core/refusals.ts";
+import { fail } from "../../core/refusals.ts";
 import { GRANT_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
 import { authenticateAgent } from "./authenticate-agent.ts";
-import type { GrantContext } from "./grant-context.ts";
+import { type GrantContext, type GrantOutcome, withFacts } from "./grant-context.ts";
 import { type Issued, issueToken } from "./issue-token.ts";
 
 /** Token exchange (RFC 8693) and client_credentials: authenticate, decide, burn the proofs, sign. */
-export async function useCaseGrant(request: TokenRequest, ctx: GrantContext): Promise<Result<Issued>> {
+export async function useCaseGrant(request: TokenRequest, ctx: GrantContext): Promise<GrantOutcome<Issued>> {
   const agent = await authenticateAgent(request, { policy: ctx.policy, audiences: ctx.assertionAudiences, now: ctx.now });
-  if (!agent.ok) return agent;
-  ctx.outcome.agent = agent.value.agentId;
-  ctx.outcome.use_case = requestedUseCaseId(request);
+  if (!agent.ok) return withFacts(agent, {});
+  const facts: Outcome = { agent: agent.value.agentId, use_case: requestedUseCaseId(request) };
   const decision = decide(ctx.policy, agent.value.agentId, useCaseRequest(request), ctx.now);
-  if (!decision.ok) return decision;
+  if (!decision.ok) return withFacts(decision, facts);
   const grant = decision.value;
-  Object.assign(ctx.outcome, { use_case: grant.useCase.id, audience: grant.audience, intent: grant.intent });
-  if (grant.needsApproval) return fail({ code: "approval_required", useCase: grant.useCase.id });
-  return issueToken(ctx.env, agent.value, requestedGrant(grant), budgetRules(grant.agent, grant.useCase), {
-    issuer: ctx.issuer,
-    keys: await ctx.keys(),
-    now: ctx.now,
+  Object.assign(facts, { use_case: grant.useCase.id, audience: grant.audience, intent: grant.intent });
+  if (grant.needsApproval) return withFacts(fail({ code: "approval_required", useCase: grant.useCase.id }), facts);
+  const keys = await ctx.keys();
+  return issueToken(ctx, agent.value, requestedGrant(grant), budgetRules(grant.agent, grant.useCase), facts, {
+    keys,
     tokenExchange: request.grant_type === GRANT_TYPE.tokenExchange,
-    audit: ctx.issuanceAudit,
   });
 }
 

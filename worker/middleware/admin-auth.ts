@@ -1,19 +1,15 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
+import type { AdminAuthFailure, Reason } from "../../core/refusals.ts";
 import { sameSecret } from "../../lib/crypto.ts";
 import { log } from "../../lib/log.ts";
 import { ADMIN_SESSION_COOKIE, verifyAdminSession } from "../admin/admin-session.ts";
 import type { AppEnv } from "../app-env.ts";
-import {
-  ACCESS_JWT_HEADER,
-  type AccessKeySource,
-  accessSettings,
-  remoteAccessKeys,
-  verifyAccessIdentity,
-} from "../approvals/access-jwt.ts";
+import { ACCESS_JWT_HEADER, type AccessKeySource, remoteAccessKeys, verifyAccessIdentity } from "../approvals/access-jwt.ts";
+import { note } from "../audit/note.ts";
 import { bearerToken } from "../http/bearer.ts";
-
-const CHALLENGE = 'Bearer realm="writ-admin"';
+import { refusalFields, refuse } from "../http/refuse.ts";
+import { configOf, nowOf } from "../http/request-context.ts";
 
 export type AdminAuthOptions = {
   accessKeys?: AccessKeySource;
@@ -24,7 +20,7 @@ export type AdminAuthOptions = {
    */
   session?: boolean;
   /** Answers a 401 refusal in place of the JSON error (the admin page shows its sign-in form). It is logged either way. */
-  onRefused?: (c: Context<AppEnv>, why: string) => Response | Promise<Response>;
+  onRefused?: (c: Context<AppEnv>, why: AdminAuthFailure) => Response | Promise<Response>;
 };
 
 /**
@@ -37,70 +33,53 @@ export type AdminAuthOptions = {
 export function adminAuth(options: AdminAuthOptions = {}): MiddlewareHandler<AppEnv> {
   const accessKeys = options.accessKeys ?? remoteAccessKeys;
   return async function adminAuthHandler(c, next) {
-    const access = adminAccess(c);
-    if (!c.env.ADMIN_TOKEN && !access) {
+    const config = configOf(c);
+    const access = config.adminAccess;
+    if (!config.adminToken && !access) {
       log("error", "admin_token_unset", { path: c.req.path });
-      return c.json({ error: "temporarily_unavailable", error_description: "the admin API is not configured" }, 503, {
-        "Cache-Control": "no-store",
-      });
+      return refuse(c, { code: "admin_unconfigured" });
     }
     const assertion = c.req.header(ACCESS_JWT_HEADER);
     if (access && assertion) {
-      const identity = await verifyAccessIdentity(assertion, { settings: access.settings, keys: accessKeys, now: new Date() });
+      const identity = await verifyAccessIdentity(assertion, { settings: access.settings, keys: accessKeys, now: nowOf(c) });
       if (identity.ok && access.emails.has(identity.email.toLowerCase())) {
-        Object.assign(c.get("outcome"), { admin: identity.email });
+        signedIn(c, identity.email);
         return next();
       }
-      return refuse(c, identity.ok ? "access_email_not_admin" : identity.problem, options.onRefused);
+      return refuseAdmin(c, identity.ok ? "access_email_not_admin" : identity.problem, options.onRefused);
     }
     const authorization = c.req.header("authorization");
     const cookie =
       options.session && authorization === undefined && isSafeMethod(c.req.method) ? getCookie(c, ADMIN_SESSION_COOKIE) : undefined;
     if (cookie !== undefined) {
-      const check = await verifyAdminSession(cookie, c.env.ADMIN_TOKEN ?? "", Date.now());
-      if (!check.ok) return refuse(c, check.problem, options.onRefused);
-      Object.assign(c.get("outcome"), { admin: "session", admin_session: check.session.id });
+      const check = await verifyAdminSession(cookie, config.adminToken ?? "", nowOf(c).getTime());
+      if (!check.ok) return refuseAdmin(c, check.problem, options.onRefused);
+      signedIn(c, "session", check.session.id);
       return next();
     }
     const presented = bearerToken(authorization);
-    if (presented === undefined) return refuse(c, "no_credential", options.onRefused);
-    if (!c.env.ADMIN_TOKEN || !(await sameSecret(presented, c.env.ADMIN_TOKEN))) return refuse(c, "bad_token", options.onRefused);
-    Object.assign(c.get("outcome"), { admin: "token" });
+    if (presented === undefined) return refuseAdmin(c, "no_credential", options.onRefused);
+    if (!config.adminToken || !(await sameSecret(presented, config.adminToken))) return refuseAdmin(c, "bad_token", options.onRefused);
+    signedIn(c, "token");
     return next();
   };
 }
 
-function adminAccess(c: Context<AppEnv>) {
-  const settings = accessSettings({ ACCESS_TEAM_DOMAIN: c.env.ACCESS_TEAM_DOMAIN, ACCESS_AUD: c.env.ADMIN_ACCESS_AUD });
-  const emails = new Set(
-    (c.env.ADMIN_EMAILS ?? "")
-      .split(",")
-      .map((e) => e.trim().toLowerCase())
-      .filter(Boolean),
-  );
-  return settings && emails.size > 0 ? { settings, emails } : undefined;
+/** Who the admin is, for the route (`c.var.admin`) and for the record. */
+function signedIn(c: Context<AppEnv>, admin: string, session?: string): void {
+  c.set("admin", admin);
+  note(c, session === undefined ? { admin } : { admin, admin_session: session });
 }
 
 function isSafeMethod(method: string): boolean {
   return method === "GET" || method === "HEAD";
 }
 
-function refuse(c: Context<AppEnv>, why: string, onRefused?: AdminAuthOptions["onRefused"]): Response | Promise<Response> {
+/** Every admin authentication failure is logged and audited; the admin page answers with its sign-in form instead. */
+function refuseAdmin(c: Context<AppEnv>, why: AdminAuthFailure, onRefused?: AdminAuthOptions["onRefused"]): Response | Promise<Response> {
   log("warn", "admin_auth_failed", { request_id: c.get("requestId"), path: c.req.path, why });
-  Object.assign(c.get("outcome"), { decision: "denied", reason: `admin_auth:${why}` });
-  if (onRefused) return onRefused(c, why);
-  const error = why === "no_credential" ? "invalid_request" : "invalid_token";
-  const challenge = why === "no_credential" ? CHALLENGE : `${CHALLENGE}, error="invalid_token"`;
-  const description =
-    why === "no_credential"
-      ? "admin bearer token required"
-      : why === "bad_token"
-        ? "admin bearer token rejected"
-        : why.startsWith("session_")
-          ? "admin session rejected"
-          : "admin Access identity rejected";
-  return c.json({ error, error_description: description }, 401, {
-    "WWW-Authenticate": challenge,
-    "Cache-Control": "no-store",
-  });
+  const reason: Reason = { code: "admin_auth", why };
+  if (!onRefused) return refuse(c, reason);
+  note(c, refusalFields(reason));
+  return onRefused(c, why);
 }

@@ -2,6 +2,9 @@ import { Hono } from "hono";
 import { budgetRules } from "../../core/budgets/budget-rules.ts";
 import { log } from "../../lib/log.ts";
 import type { AppEnv } from "../app-env.ts";
+import { note } from "../audit/note.ts";
+import { refuse } from "../http/refuse.ts";
+import { nowOf } from "../http/request-context.ts";
 import { adminAuth } from "../middleware/admin-auth.ts";
 import { activePolicy } from "../policy/active-policy.ts";
 
@@ -16,30 +19,30 @@ export function adminAgentRoutes(): Hono<AppEnv> {
 
   routes.post("/admin/agents/:id/disable", async (c) => {
     const agentId = c.req.param("id");
-    if (!activePolicy.agents.has(agentId)) return c.json({ error: "not_found", error_description: "unknown agent" }, 404);
-    const now = Date.now();
+    if (!activePolicy.agents.has(agentId)) return refuse(c, { code: "unknown_agent" });
+    const now = nowOf(c).getTime();
     const { openApprovals } = await c.env.AGENT_LEDGER.getByName(agentId).setDisabled(true, now);
     const cancelled = await Promise.all(openApprovals.map((id) => c.env.APPROVAL_REQUEST.getByName(id).cancel(now)));
     log("warn", "agent_disabled", { agent: agentId, cancelled_approvals: cancelled.filter((s) => s === "cancelled").length });
-    Object.assign(c.get("outcome"), { agent: agentId, decision: "agent_disabled" });
+    note(c, { agent: agentId, decision: "agent_disabled" });
     return c.json({ agent: agentId, disabled: true, cancelled_approvals: openApprovals.length }, 200, { "Cache-Control": "no-store" });
   });
 
   routes.post("/admin/agents/:id/enable", async (c) => {
     const agentId = c.req.param("id");
-    if (!activePolicy.agents.has(agentId)) return c.json({ error: "not_found", error_description: "unknown agent" }, 404);
-    await c.env.AGENT_LEDGER.getByName(agentId).setDisabled(false, Date.now());
+    if (!activePolicy.agents.has(agentId)) return refuse(c, { code: "unknown_agent" });
+    await c.env.AGENT_LEDGER.getByName(agentId).setDisabled(false, nowOf(c).getTime());
     log("warn", "agent_enabled", { agent: agentId });
-    Object.assign(c.get("outcome"), { agent: agentId, decision: "agent_enabled" });
+    note(c, { agent: agentId, decision: "agent_enabled" });
     return c.json({ agent: agentId, disabled: false }, 200, { "Cache-Control": "no-store" });
   });
 
   routes.get("/admin/agents/:id", async (c) => {
     const agent = activePolicy.agents.get(c.req.param("id"));
-    if (!agent) return c.json({ error: "not_found", error_description: "unknown agent" }, 404);
+    if (!agent) return refuse(c, { code: "unknown_agent" });
     const useCases = [...activePolicy.useCases.values()].filter((u) => u.agents.includes(agent.id));
     const rules = [...new Map(useCases.flatMap((u) => budgetRules(agent, u)).map((r) => [r.name, r])).values()];
-    const summary = await c.env.AGENT_LEDGER.getByName(agent.id).summary(rules, Date.now());
+    const summary = await c.env.AGENT_LEDGER.getByName(agent.id).summary(rules, nowOf(c).getTime());
     return c.json(
       {
         agent: agent.id,

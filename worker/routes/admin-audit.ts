@@ -1,10 +1,12 @@
 import { type Context, Hono } from "hono";
 import { BROKER_SHARD_AGENT, shardsBetween } from "../../core/audit/shards.ts";
 import type { AuditFilter } from "../../durable-objects/audit-log.ts";
-import { base64url } from "../../lib/crypto.ts";
+import { base64url, fromBase64url } from "../../lib/crypto.ts";
 import { DAY_MS, utcDay } from "../../lib/time.ts";
 import { type AuditQuery, AuditQuerySchema, type AuditRecord } from "../../schemas/audit.ts";
 import type { AppEnv } from "../app-env.ts";
+import { refuse } from "../http/refuse.ts";
+import { nowOf } from "../http/request-context.ts";
 import { adminAuth } from "../middleware/admin-auth.ts";
 import { activePolicy } from "../policy/active-policy.ts";
 
@@ -33,14 +35,14 @@ export function adminAuditRoutes(): Hono<AppEnv> {
 
   routes.get("/admin/audit", async (c) => {
     const plan = planQuery(c);
-    if (!plan.ok) return c.json({ error: "invalid_request", error_description: plan.problem }, 400);
+    if (!plan.ok) return refuse(c, { code: "invalid_query", detail: plan.problem });
     const { records, next } = await collect(c, plan.value);
     return c.json({ records, next_cursor: next === undefined ? null : encodeCursor(next) }, 200, { "Cache-Control": "no-store" });
   });
 
   routes.get("/admin/audit/export", (c) => {
     const plan = planQuery(c);
-    if (!plan.ok) return c.json({ error: "invalid_request", error_description: plan.problem }, 400);
+    if (!plan.ok) return refuse(c, { code: "invalid_query", detail: plan.problem });
     const encoder = new TextEncoder();
     let cursor: Cursor | undefined = plan.value.cursor;
     const body = new ReadableStream<Uint8Array>({
@@ -55,9 +57,9 @@ export function adminAuditRoutes(): Hono<AppEnv> {
   });
 
   routes.get("/admin/audit/verify", async (c) => {
-    const day = c.req.query("day") ?? utcDay(Date.now());
+    const day = c.req.query("day") ?? utcDay(nowOf(c).getTime());
     if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(day)))
-      return c.json({ error: "invalid_request", error_description: "day must be YYYY-MM-DD" }, 400);
+      return refuse(c, { code: "invalid_query", detail: "day must be YYYY-MM-DD" });
     const agent = c.req.query("agent");
     const agents = agent === undefined ? allAgents() : [agent];
     const start = Date.parse(`${day}T00:00:00Z`);
@@ -128,7 +130,7 @@ function encodeCursor(cursor: Cursor): string {
 
 function decodeCursor(text: string): Cursor | undefined {
   try {
-    const json = JSON.parse(atob(text.replace(/-/g, "+").replace(/_/g, "/"))) as unknown;
+    const json = JSON.parse(new TextDecoder().decode(fromBase64url(text))) as unknown;
     const c = json as Partial<Cursor> | null;
     const whole = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
     if (c && whole(c.i) && whole(c.s) && whole(c.from) && (c.to === undefined || (whole(c.to) && (c.from as number) < c.to))) {

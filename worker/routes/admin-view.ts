@@ -3,15 +3,19 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
 import { sameSecret } from "../../lib/crypto.ts";
 import { log } from "../../lib/log.ts";
-import { renderOverview, renderSignIn, type SignInReason } from "../admin/admin-page.tsx";
 import { ADMIN_SESSION_COOKIE, ADMIN_SESSION_TTL_SECONDS, issueAdminSession, sessionCookieOptions } from "../admin/admin-session.ts";
 import { loadOverview } from "../admin/load-overview.ts";
 import type { AppEnv } from "../app-env.ts";
 import { ACCESS_JWT_HEADER, type AccessKeySource } from "../approvals/access-jwt.ts";
-import type { RenderedPage } from "../approvals/page.tsx";
+import { note } from "../audit/note.ts";
 import { readForm } from "../http/read-form.ts";
+import { refusalFields } from "../http/refuse.ts";
+import { configOf } from "../http/request-context.ts";
 import { adminAuth } from "../middleware/admin-auth.ts";
 import { pageSecurityHeaders } from "../middleware/page-security-headers.ts";
+import { renderOverview } from "../pages/admin-page.tsx";
+import { renderSignIn, type SignInReason } from "../pages/admin-sign-in-page.tsx";
+import type { RenderedPage } from "../pages/layout.tsx";
 import { activePolicy } from "../policy/active-policy.ts";
 
 export type AdminViewOptions = {
@@ -45,11 +49,11 @@ export function adminViewRoutes(options: AdminViewOptions = {}): Hono<AppEnv> {
     session: true,
     // Without an admin token only Access can sign anyone in: no point offering the token form.
     onRefused: (c, why) =>
-      respond(c, renderSignIn(!c.env.ADMIN_TOKEN && why === "no_credential" ? "token_not_configured" : signInReason(why))),
+      respond(c, renderSignIn(!configOf(c).adminToken && why === "no_credential" ? "token_not_configured" : signInReason(why))),
   });
 
   routes.get("/admin", pageSecurityHeaders(), signInWhenAnonymous(), auth, async (c) => {
-    const admin = c.get("outcome").admin;
+    const admin = c.get("admin");
     const overview = await loadOverview(c.env, policy, clock());
     return respond(
       c,
@@ -63,14 +67,14 @@ export function adminViewRoutes(options: AdminViewOptions = {}): Hono<AppEnv> {
 
   routes.post("/admin/session", pageSecurityHeaders(), async (c) => {
     if (!sameOrigin(c)) return signInRefused(c, "cross_origin");
-    const expected = c.env.ADMIN_TOKEN;
+    const expected = configOf(c).adminToken;
     if (!expected) return signInRefused(c, "token_not_configured");
     const form = await readForm(c.req.raw);
     const presented = form.ok ? form.value.single.token : undefined;
     if (!presented || !(await sameSecret(presented, expected))) return signInRefused(c, "bad_token");
     const { value, session } = await issueAdminSession(expected, clock());
     setCookie(c, ADMIN_SESSION_COOKIE, value, sessionCookieOptions(c.req.url, ADMIN_SESSION_TTL_SECONDS));
-    Object.assign(c.get("outcome"), { admin: "token", admin_session: session.id, decision: "admin_signed_in" });
+    note(c, { admin: "token", admin_session: session.id, decision: "admin_signed_in" });
     // 303: the browser follows with a GET, so a reload never re-posts the token.
     return c.redirect("/admin", 303);
   });
@@ -79,7 +83,7 @@ export function adminViewRoutes(options: AdminViewOptions = {}): Hono<AppEnv> {
     if (!sameOrigin(c)) return signInRefused(c, "cross_origin");
     const { path, secure, sameSite, httpOnly } = sessionCookieOptions(c.req.url, 0);
     deleteCookie(c, ADMIN_SESSION_COOKIE, { path, secure, sameSite, httpOnly });
-    Object.assign(c.get("outcome"), { decision: "admin_signed_out" });
+    note(c, { decision: "admin_signed_out" });
     return respond(c, renderSignIn("signed_out"));
   });
 
@@ -97,8 +101,8 @@ function signInWhenAnonymous(): MiddlewareHandler<AppEnv> {
       c.req.header(ACCESS_JWT_HEADER) !== undefined ||
       getCookie(c, ADMIN_SESSION_COOKIE) !== undefined;
     // With no admin token configured adminAuth has the answer: Access only, or closed (503).
-    if (presented || !c.env.ADMIN_TOKEN) return next();
-    Object.assign(c.get("outcome"), { decision: "sign_in_required" });
+    if (presented || !configOf(c).adminToken) return next();
+    note(c, { decision: "sign_in_required" });
     return respond(c, renderSignIn("no_credential"));
   };
 }
@@ -112,7 +116,7 @@ function signInReason(why: string): SignInReason {
 /** A sign-in that failed is an admin authentication failure: logged and audited like adminAuth's own. */
 function signInRefused(c: Context<AppEnv>, why: "bad_token" | "cross_origin" | "token_not_configured"): Response {
   log("warn", "admin_auth_failed", { request_id: c.get("requestId"), path: c.req.path, why });
-  Object.assign(c.get("outcome"), { decision: "denied", reason: `admin_auth:${why}` });
+  note(c, refusalFields({ code: "admin_auth", why }));
   return respond(c, renderSignIn(why));
 }
 

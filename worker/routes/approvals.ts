@@ -1,15 +1,20 @@
 import { type Context, Hono } from "hono";
+import type { ApprovalProblem } from "../../core/refusals.ts";
 import { hashSecret } from "../../lib/crypto.ts";
-import type { LogFields } from "../../lib/log.ts";
 import { log } from "../../lib/log.ts";
 import type { ApprovalView, ApproverAuthMethod } from "../../schemas/approval.ts";
 import type { AppEnv } from "../app-env.ts";
-import { ACCESS_JWT_HEADER, type AccessKeySource, accessSettings, remoteAccessKeys, verifyAccessJwt } from "../approvals/access-jwt.ts";
+import { ACCESS_JWT_HEADER, type AccessKeySource, remoteAccessKeys, verifyAccessJwt } from "../approvals/access-jwt.ts";
 import { afterDecision } from "../approvals/lifecycle.ts";
-import { type PageProblem, type RenderedPage, renderApproval, renderDecided, renderProblem, type StepUp } from "../approvals/page.tsx";
 import { approverPasskeys, assertionOptions, relyingParty, verifyAssertion } from "../approvals/passkey.ts";
+import { note } from "../audit/note.ts";
 import { readForm } from "../http/read-form.ts";
+import { refusePage } from "../http/refuse-page.ts";
+import { configOf } from "../http/request-context.ts";
 import { pageSecurityHeaders } from "../middleware/page-security-headers.ts";
+import { renderDecided } from "../pages/approval-outcome-pages.tsx";
+import { renderApproval, type StepUp } from "../pages/approval-page.tsx";
+import type { RenderedPage } from "../pages/layout.tsx";
 
 /**
  * The approver's side of human approval, mounted at /approvals:
@@ -29,7 +34,7 @@ const APPROVAL_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const LINK_TOKEN = /^[A-Za-z0-9_-]{16,128}$/;
 const NONCE = /^\d{1,16}\.[A-Za-z0-9_-]{1,128}$/;
 
-type Proof = { ok: true; method: ApproverAuthMethod } | { ok: false; problem: PageProblem; detail?: string };
+type Proof = { ok: true; method: ApproverAuthMethod } | { ok: false; problem: ApprovalProblem; detail?: string };
 
 export function approvalRoutes(options: ApprovalRoutesOptions = {}): Hono<AppEnv> {
   const accessKeys = options.accessKeys ?? remoteAccessKeys;
@@ -42,9 +47,9 @@ export function approvalRoutes(options: ApprovalRoutesOptions = {}): Hono<AppEnv
     const id = c.req.param("id");
     const token = c.req.query("t");
     note(c, { approval_id: id.slice(0, 128) });
-    if (!APPROVAL_ID.test(id) || token === undefined || !LINK_TOKEN.test(token)) return respond(c, refusal(c, "unknown_link"));
+    if (!APPROVAL_ID.test(id) || token === undefined || !LINK_TOKEN.test(token)) return refusePage(c, "unknown_link");
     const viewed = await c.env.APPROVAL_REQUEST.getByName(id).view(await hashSecret(token), now);
-    if (!viewed.ok) return respond(c, refusal(c, viewed.problem));
+    if (!viewed.ok) return refusePage(c, viewed.problem);
     note(c, { approver: viewed.view.viewer, agent: viewed.view.grant.agentId, use_case: viewed.view.grant.useCaseId });
     const stepUp = await chooseStepUp(c, viewed.view, viewed.nonce);
     note(c, { step_up: stepUp.kind });
@@ -56,29 +61,29 @@ export function approvalRoutes(options: ApprovalRoutesOptions = {}): Hono<AppEnv
     const id = c.req.param("id");
     note(c, { approval_id: id.slice(0, 128) });
     const form = await readForm(c.req.raw);
-    if (!form.ok) return respond(c, refusal(c, "bad_request", form.reason.code));
+    if (!form.ok) return refusePage(c, "bad_request", form.reason.code);
     const { t: token, nonce, decision, webauthn } = form.value.single;
-    if (decision !== "approve" && decision !== "deny") return respond(c, refusal(c, "bad_request", "decision must be approve or deny"));
+    if (decision !== "approve" && decision !== "deny") return refusePage(c, "bad_request", "decision must be approve or deny");
     note(c, { decision });
-    if (nonce === undefined || !NONCE.test(nonce)) return respond(c, refusal(c, "bad_nonce"));
-    if (!APPROVAL_ID.test(id) || token === undefined || !LINK_TOKEN.test(token)) return respond(c, refusal(c, "unknown_link"));
+    if (nonce === undefined || !NONCE.test(nonce)) return refusePage(c, "bad_nonce");
+    if (!APPROVAL_ID.test(id) || token === undefined || !LINK_TOKEN.test(token)) return refusePage(c, "unknown_link");
 
     const stub = c.env.APPROVAL_REQUEST.getByName(id);
     const linkTokenHash = await hashSecret(token);
     // The link decides who is approving; the proof below must be for that same person.
     const viewed = await stub.view(linkTokenHash, now);
-    if (!viewed.ok) return respond(c, refusal(c, viewed.problem));
+    if (!viewed.ok) return refusePage(c, viewed.problem);
     note(c, { approver: viewed.view.viewer, agent: viewed.view.grant.agentId, use_case: viewed.view.grant.useCaseId });
 
     // A deny can only reduce access, so it needs no step-up (and a phished link can at worst block a request).
     const proof: Proof =
       decision === "approve" ? await proveApprover(c, viewed.view, nonce, webauthn, accessKeys, now) : { ok: true, method: "link" };
-    if (!proof.ok) return respond(c, refusal(c, proof.problem, proof.detail));
+    if (!proof.ok) return refusePage(c, proof.problem, proof.detail);
     note(c, { auth_method: proof.method });
 
     const decided = await stub.decide({ linkTokenHash, nonce, decision, authMethod: proof.method, now });
-    if (!decided.ok) return respond(c, refusal(c, decided.problem));
-    note(c, { status: decided.status });
+    if (!decided.ok) return refusePage(c, decided.problem);
+    note(c, { approval_status: decided.status });
     try {
       await afterDecision(c.env, { agentId: decided.agentId, requestHash: decided.requestHash }, decided.status);
     } catch (error) {
@@ -100,7 +105,7 @@ async function chooseStepUp(c: Context<AppEnv>, view: ApprovalView, nonce: strin
   if (view.linkOnly) return { kind: "link" };
   const reasons: string[] = [];
   if (view.approverAuth.includes("access")) {
-    if (!accessSettings(c.env)) {
+    if (!configOf(c).approverAccess) {
       if (!view.approverAuth.includes("passkey")) {
         misconfigured(c, view);
         reasons.push("This request needs Cloudflare Access sign-in, which is not configured on this broker. Tell the administrator.");
@@ -139,7 +144,7 @@ async function proveApprover(
     return { ok: true, method: "passkey" };
   }
   if (methods.includes("access")) {
-    const settings = accessSettings(c.env);
+    const settings = configOf(c).approverAccess;
     // Access not configured is only fatal when no other method could prove the approver.
     if (!settings && !methods.includes("passkey")) {
       misconfigured(c, view);
@@ -173,18 +178,6 @@ function misconfigured(c: Context<AppEnv>, view: ApprovalView): void {
   });
 }
 
-function refusal(c: Context<AppEnv>, problem: PageProblem, detail?: string): RenderedPage {
-  note(c, { problem, detail });
-  return renderProblem(problem);
-}
-
 function respond(c: Context<AppEnv>, page: RenderedPage): Response {
   return c.html(page.html, page.status);
-}
-
-/** Adds to the request's one log line (ids, approver, decision, problem: never the link token or nonce). */
-function note(c: Context<AppEnv>, fields: LogFields): void {
-  const outcome = c.get("outcome") as LogFields | undefined;
-  if (outcome) Object.assign(outcome, fields);
-  else log("info", "approval_page", fields);
 }

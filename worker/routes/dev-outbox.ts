@@ -1,13 +1,11 @@
 import { Hono } from "hono";
-import { html } from "hono/html";
 import type { DevOutbox, OutboxMail } from "../../durable-objects/dev-outbox.ts";
 import type { AppEnv } from "../app-env.ts";
 import { devOutbox } from "../approvals/approval-email.ts";
 import { pageSecurityHeaders } from "../middleware/page-security-headers.ts";
+import { renderDevOutbox } from "../pages/dev-outbox-page.tsx";
 
 const DEFAULT_LIMIT = 50;
-/** The approval pages' stylesheet (worker/routes/page-assets.ts): the shared page CSP allows no inline style. */
-const STYLESHEET = "/assets/approval.css";
 
 type DevOutboxEnv = { Bindings: AppEnv["Bindings"]; Variables: AppEnv["Variables"] & { devOutbox: DurableObjectStub<DevOutbox> } };
 
@@ -35,44 +33,11 @@ export function devOutboxRoutes(): Hono<DevOutboxEnv> {
     c.json({ mails: await listed(c.get("devOutbox"), c.req.query()) }, 200, { "Cache-Control": "no-store" }),
   );
   // The page lists live link tokens: the approval pages' lockdown (CSP, no-store, no Referer, no framing).
-  routes.get("/outbox", pageSecurityHeaders(), async (c) => c.html(page(await listed(c.get("devOutbox"), c.req.query()))));
+  routes.get("/outbox", pageSecurityHeaders(), async (c) => c.html(renderDevOutbox(await listed(c.get("devOutbox"), c.req.query())).html));
   return routes;
 }
 
 async function listed(outbox: DurableObjectStub<DevOutbox>, query: Record<string, string>): Promise<OutboxMail[]> {
   const limit = Number.parseInt(query.limit ?? "", 10);
   return outbox.list(Number.isNaN(limit) ? DEFAULT_LIMIT : limit, { to: query.to, approvalId: query.approval_id });
-}
-
-function page(mails: OutboxMail[]) {
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Writ dev outbox</title>
-<link rel="stylesheet" href="${STYLESHEET}">
-</head>
-<body>
-<main>
-<p class="eyebrow">Local development only</p>
-<h1>Approval mail sent by this broker</h1>
-<p class="muted">Production has no outbox. Newest first; the last 200 are kept. Opening a link changes nothing by itself: the decision is made on the page.</p>
-${
-  mails.length === 0
-    ? html`<p class="notice">No approval mail yet.</p>`
-    : mails.map(
-        (mail) => html`<h2>${mail.subject}</h2>
-<dl>
-<div class="row"><dt>To</dt><dd>${mail.to}</dd></div>
-<div class="row"><dt>Sent (UTC)</dt><dd>${new Date(mail.sentAt).toISOString()}</dd></div>
-<div class="row"><dt>Request</dt><dd><code>${mail.approvalId}</code></dd></div>
-<div class="row"><dt>Link</dt><dd><a href="${mail.link}" rel="noreferrer">${mail.link}</a></dd></div>
-</dl>
-<details><summary>Text of the mail</summary><blockquote>${mail.text}</blockquote></details>
-`,
-      )
-}
-</main>
-</body>
-</html>`;
 }

@@ -4,7 +4,7 @@ import { JWKS_MAX_AGE_SECONDS } from "../../core/keys/jwks-max-age.ts";
 import { AGENT_USE_CASE_TYPE } from "../../schemas/authorization-details.ts";
 import { GRANT_TYPE } from "../../schemas/token-request.ts";
 import type { AppEnv } from "../app-env.ts";
-import { readConfig } from "../config.ts";
+import { configOf } from "../http/request-context.ts";
 import { activePolicy } from "../policy/active-policy.ts";
 import { activeKeys } from "../tokens/signing-keys.ts";
 
@@ -12,7 +12,7 @@ const METADATA_MAX_AGE_SECONDS = 300;
 
 /** GET /.well-known/oauth-authorization-server (RFC 8414 §3). Lists only what this deployment really serves. */
 export function metadataRoute(c: Context<AppEnv>): Response {
-  const { issuer, tokenEndpoint } = readConfig(c.env);
+  const { issuer, tokenEndpoint } = configOf(c);
   return c.json(
     {
       issuer,
@@ -21,8 +21,9 @@ export function metadataRoute(c: Context<AppEnv>): Response {
       backchannel_authentication_endpoint: `${issuer}/bc-authorize`,
       introspection_endpoint: `${issuer}/introspect`,
       revocation_endpoint: `${issuer}/revoke`,
-      introspection_endpoint_auth_methods_supported: ["bearer"],
-      revocation_endpoint_auth_methods_supported: ["bearer"],
+      // No introspection/revocation_endpoint_auth_methods_supported: services present a bearer credential, which
+      // RFC 7662 §2.1 allows but which is no registered client authentication method; RFC 8414 §2 says the methods
+      // are then "determined by other means" (docs/contract.md).
       backchannel_token_delivery_modes_supported: ["poll"],
       backchannel_user_code_parameter_supported: false,
       // No authorization endpoint: agents never use a browser redirect flow.
@@ -40,7 +41,7 @@ export function metadataRoute(c: Context<AppEnv>): Response {
 
 /** GET /.well-known/jwks.json (RFC 7517 §5): the public halves of the next, current and previous keys. */
 export async function jwksRoute(c: Context<AppEnv>): Promise<Response> {
-  const { publicKeys } = await activeKeys(c.env, readConfig(c.env));
+  const { publicKeys } = await activeKeys(c.env, configOf(c));
   return c.json({ keys: publicKeys }, 200, {
     "Cache-Control": `public, max-age=${JWKS_MAX_AGE_SECONDS}`,
     "Content-Type": "application/jwk-set+json",

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
+import { note } from "../audit/note.ts";
 import { activePolicy } from "../policy/active-policy.ts";
 import { readCallerToken } from "./caller-token.ts";
 
@@ -14,18 +15,17 @@ export async function introspectRoute(c: Context<AppEnv>): Promise<Response> {
   const call = await readCallerToken(c, "introspection");
   if (call instanceof Response) return call;
   const { claims } = call;
-  const outcome = c.get("outcome");
   if (!claims) {
-    outcome.active = false;
+    note(c, { active: false });
     return c.json({ active: false }, 200, NO_STORE);
   }
   // The policy can retire an agent too (a deploy), not only the kill switch.
   if (activePolicy.agents.get(claims.sub)?.status !== "active") {
-    Object.assign(outcome, { agent: claims.sub, token_jti: claims.jti, active: false, reason: "agent_disabled_by_policy" });
+    note(c, { agent: claims.sub, token_jti: claims.jti, active: false, reason: "agent_disabled_by_policy" });
     return c.json({ active: false }, 200, NO_STORE);
   }
   const status = await c.env.AGENT_LEDGER.getByName(claims.sub).tokenStatus(claims.jti, claims.iat);
-  Object.assign(outcome, {
+  note(c, {
     agent: claims.sub,
     token_jti: claims.jti,
     active: status.active,

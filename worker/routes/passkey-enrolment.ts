@@ -3,14 +3,15 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { CompleteEnrolmentResult, EnrolmentProblem } from "../../durable-objects/approver-passkeys.ts";
 import { hashSecret, randomSecret } from "../../lib/crypto.ts";
-import type { LogFields } from "../../lib/log.ts";
-import { log } from "../../lib/log.ts";
 import type { AppEnv } from "../app-env.ts";
-import { renderEnrolment, renderEnrolmentProblem } from "../approvals/page.tsx";
 import { approverPasskeys, registrationOptions, relyingParty, verifyRegistration } from "../approvals/passkey.ts";
-import { readCapped } from "../http/read-form.ts";
+import { note } from "../audit/note.ts";
+import { readJsonBody } from "../http/read-json.ts";
+import { refuse } from "../http/refuse.ts";
+import { refuseEnrolmentPage } from "../http/refuse-page.ts";
 import { adminAuth } from "../middleware/admin-auth.ts";
 import { pageSecurityHeaders } from "../middleware/page-security-headers.ts";
+import { renderEnrolment } from "../pages/enrolment-page.tsx";
 import { activePolicy } from "../policy/active-policy.ts";
 
 /**
@@ -36,16 +37,13 @@ const IssueLinkSchema = z.object({ email: Email });
 const LinkSchema = z.object({ email: Email, t: z.string().regex(LINK_TOKEN) });
 const CompleteSchema = LinkSchema.extend({ response: z.unknown() });
 
-const PROBLEM_STATUS: Record<
-  EnrolmentProblem | "stale_challenge" | "credential_exists",
-  { status: ContentfulStatusCode; description: string }
-> = {
-  unknown_link: { status: 404, description: "this enrolment link is not valid" },
-  link_used: { status: 410, description: "this enrolment link has already been used" },
-  expired: { status: 410, description: "this enrolment link has expired" },
-  stale_challenge: { status: 400, description: "the passkey ceremony took too long or was restarted; reload the page and try again" },
-  credential_exists: { status: 409, description: "this passkey is already enrolled" },
-};
+const ENROLMENT_REASONS = {
+  unknown_link: "enrolment_link_unknown",
+  link_used: "enrolment_link_used",
+  expired: "enrolment_link_expired",
+  stale_challenge: "enrolment_challenge_stale",
+  credential_exists: "credential_exists",
+} as const;
 
 export function passkeyEnrolmentRoutes(options: PasskeyEnrolmentOptions = {}): Hono<AppEnv> {
   const clock = options.now ?? Date.now;
@@ -57,10 +55,10 @@ export function passkeyEnrolmentRoutes(options: PasskeyEnrolmentOptions = {}): H
 
   app.post("/admin/approvers/enrolment-links", async (c) => {
     const parsed = IssueLinkSchema.safeParse(await readJson(c.req.raw));
-    if (!parsed.success) return jsonError(c, 400, "invalid_request", 'send JSON {"email": "<approver email>"}');
+    if (!parsed.success) return refuse(c, { code: "enrolment_request_invalid", expected: '{"email": "<approver email>"}' });
     const email = parsed.data.email.toLowerCase();
     note(c, { approver: email });
-    if (!isApprover(email)) return jsonError(c, 400, "invalid_request", `${email} is not an approver of any use case in the policy`);
+    if (!isApprover(email)) return refuse(c, { code: "not_an_approver", email });
     const token = randomSecret();
     const { expiresAt } = await approverPasskeys(c.env, email).issueEnrolmentLink(await hashSecret(token), clock());
     note(c, { enrolment_link: "issued" });
@@ -71,20 +69,17 @@ export function passkeyEnrolmentRoutes(options: PasskeyEnrolmentOptions = {}): H
   app.get("/enrol/:email", async (c) => {
     const email = Email.safeParse(c.req.param("email"));
     const token = c.req.query("t");
-    if (!email.success || token === undefined || !LINK_TOKEN.test(token)) return page(c, renderEnrolmentProblem("unknown_link"));
+    if (!email.success || token === undefined || !LINK_TOKEN.test(token)) return refuseEnrolmentPage(c, "unknown_link");
     const approver = email.data.toLowerCase();
     note(c, { approver });
     const state = await approverPasskeys(c.env, approver).enrolmentState(await hashSecret(token), clock());
-    if (!state.ok) {
-      note(c, { problem: state.problem });
-      return page(c, renderEnrolmentProblem(state.problem));
-    }
+    if (!state.ok) return refuseEnrolmentPage(c, state.problem);
     return page(c, renderEnrolment({ email: approver, token, passkeys: state.passkeys }));
   });
 
   app.post("/enrol/options", async (c) => {
     const parsed = LinkSchema.safeParse(await readJson(c.req.raw));
-    if (!parsed.success) return jsonError(c, 400, "invalid_request", "send JSON {email, t}");
+    if (!parsed.success) return refuse(c, { code: "enrolment_request_invalid", expected: "{email, t}" });
     const email = parsed.data.email.toLowerCase();
     note(c, { approver: email });
     const challenge = randomSecret();
@@ -102,7 +97,7 @@ export function passkeyEnrolmentRoutes(options: PasskeyEnrolmentOptions = {}): H
   app.post("/enrol/complete", async (c) => {
     const now = clock();
     const parsed = CompleteSchema.safeParse(await readJson(c.req.raw));
-    if (!parsed.success) return jsonError(c, 400, "invalid_request", "send JSON {email, t, response}");
+    if (!parsed.success) return refuse(c, { code: "enrolment_request_invalid", expected: "{email, t, response}" });
     const email = parsed.data.email.toLowerCase();
     note(c, { approver: email });
     const passkeys = approverPasskeys(c.env, email);
@@ -112,7 +107,7 @@ export function passkeyEnrolmentRoutes(options: PasskeyEnrolmentOptions = {}): H
     const verified = await verifyRegistration(relyingParty(c.env), pending.challenge, parsed.data.response);
     if (!verified.ok) {
       note(c, { problem: verified.problem, detail: verified.detail });
-      return jsonError(c, 400, "invalid_request", "the passkey could not be verified");
+      return refuse(c, { code: "passkey_unverified" });
     }
     const completed: CompleteEnrolmentResult = await passkeys.completeEnrolment({
       tokenHash,
@@ -135,14 +130,10 @@ function policyApprover(email: string): boolean {
   return false;
 }
 
-function enrolmentRefusal(c: Context<AppEnv>, problem: keyof typeof PROBLEM_STATUS): Response {
+/** A link or ceremony problem, as the enrolment page's script expects it. */
+function enrolmentRefusal(c: Context<AppEnv>, problem: EnrolmentProblem | "stale_challenge" | "credential_exists"): Response {
   note(c, { problem });
-  const { status, description } = PROBLEM_STATUS[problem];
-  return jsonError(c, status, problem, description);
-}
-
-function jsonError(c: Context<AppEnv>, status: ContentfulStatusCode, error: string, description: string): Response {
-  return c.json({ error, error_description: description }, status, { "Cache-Control": "no-store" });
+  return refuse(c, { code: ENROLMENT_REASONS[problem] });
 }
 
 function page(c: Context<AppEnv>, rendered: { status: ContentfulStatusCode; html: string }): Response {
@@ -151,19 +142,6 @@ function page(c: Context<AppEnv>, rendered: { status: ContentfulStatusCode; html
 
 /** undefined for anything that is not a JSON body within the size cap (the schema then refuses it). */
 async function readJson(request: Request): Promise<unknown> {
-  const type = request.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
-  if (type !== "application/json" || Number(request.headers.get("content-length") ?? "0") > MAX_JSON_BYTES) return undefined;
-  const text = await readCapped(request, MAX_JSON_BYTES);
-  if (typeof text !== "string") return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function note(c: Context<AppEnv>, fields: LogFields): void {
-  const outcome = c.get("outcome") as LogFields | undefined;
-  if (outcome) Object.assign(outcome, fields);
-  else log("info", "passkey_enrolment", fields);
+  const body = await readJsonBody(request, MAX_JSON_BYTES);
+  return body.ok ? body.value : undefined;
 }

@@ -1,4 +1,5 @@
 import { importJWK, type JWK } from "jose";
+import { parseJson } from "../../lib/json.ts";
 import { type SigningKey, type SigningKeySet, SigningKeySetSchema } from "../../schemas/signing-keys.ts";
 import type { Config } from "../config.ts";
 import type { WritEnv } from "../env.ts";
@@ -28,13 +29,9 @@ export function activeKeys(env: WritEnv, config: Config): Promise<ActiveKeys> {
 
 async function loadKeySet(env: WritEnv, config: Config): Promise<SigningKeySet> {
   if (env.SIGNING_KEYS !== undefined) {
-    let json: unknown;
-    try {
-      json = JSON.parse(env.SIGNING_KEYS);
-    } catch {
-      throw new Error("Writ misconfigured: SIGNING_KEYS is not JSON (generate it with `npm run keygen`)");
-    }
-    const parsed = SigningKeySetSchema.safeParse(json);
+    const json = parseJson(env.SIGNING_KEYS);
+    if (!json.ok) throw new Error("Writ misconfigured: SIGNING_KEYS is not JSON (generate it with `npm run keygen`)");
+    const parsed = SigningKeySetSchema.safeParse(json.value);
     if (!parsed.success)
       throw new Error(
         `Writ misconfigured: SIGNING_KEYS: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,

@@ -1,0 +1,51 @@
+/** Why an identity proof (client assertion or subject token) was refused. Never shown on the wire. */
+export type IdentityFailure =
+  | "malformed"
+  | "algorithm_not_allowed"
+  | "issuer_subject_mismatch"
+  | "client_id_mismatch"
+  | "unknown_agent"
+  | "unknown_key"
+  | "key_type_mismatch"
+  | "bad_signature"
+  | "wrong_audience"
+  | "expired"
+  | "not_yet_valid"
+  | "issued_in_future"
+  | "lifetime_too_long"
+  | "missing_claim"
+  | "replayed";
+
+/** Every way a token request (token exchange, client_credentials) can be refused, before or after the policy. */
+export type TokenReason =
+  | { code: "body_too_large"; limitBytes: number }
+  | { code: "unsupported_content_type" }
+  | { code: "malformed_body" }
+  | { code: "duplicate_parameter"; parameter: string }
+  | { code: "invalid_parameter"; parameter: string; detail: string }
+  | { code: "missing_parameter"; parameter: string }
+  | { code: "unsupported_grant_type"; grantType: string }
+  | { code: "unsupported_token_type"; parameter: string; value: string }
+  | { code: "delegation_not_supported" }
+  | { code: "client_authentication_missing" }
+  | { code: "client_auth_method_unsupported"; scheme: string }
+  | { code: "client_assertion_type_unsupported" }
+  | { code: "client_assertion_invalid"; failure: IdentityFailure; detail?: string }
+  | { code: "subject_token_invalid"; failure: IdentityFailure; detail?: string }
+  | { code: "subject_client_mismatch" }
+  | { code: "invalid_authorization_details"; detail: string }
+  | { code: "no_use_case" }
+  | { code: "several_use_cases" }
+  | { code: "scope_mismatch" }
+  | { code: "unknown_use_case"; useCase: string }
+  | { code: "use_case_not_allowed"; useCase: string }
+  | { code: "invalid_target"; detail: string }
+  | { code: "audience_not_allowed"; audience: string }
+  | { code: "action_not_allowed"; action: string }
+  | { code: "location_not_allowed"; location: string }
+  | { code: "agent_disabled" }
+  | { code: "outside_time_window" }
+  | { code: "context_missing"; key: string }
+  | { code: "context_mismatch"; key: string }
+  | { code: "intent_required" }
+  | { code: "budget_exhausted"; budget: string; retryAfterSeconds: number };

@@ -1,0 +1,20 @@
+/**
+ * The AgentLedger's schema, in the order deployed objects have run it: append, never edit (`../migrations.ts`).
+ * Which store owns which table: `docs/storage-schema.md`.
+ */
+export const LEDGER_MIGRATIONS = [
+  `CREATE TABLE used_assertions (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE INDEX used_assertions_by_expiry ON used_assertions (expires_at);`,
+  `CREATE TABLE open_approvals (request_hash TEXT PRIMARY KEY, approval_id TEXT NOT NULL UNIQUE, auth_req_id TEXT NOT NULL,
+     expires_at INTEGER NOT NULL) WITHOUT ROWID;`,
+  `CREATE TABLE agent_state (id INTEGER PRIMARY KEY CHECK (id = 1), disabled INTEGER NOT NULL, not_before INTEGER NOT NULL, changed_at INTEGER NOT NULL);
+   -- not_before: epoch ms of the last kill switch; tokens issued up to then are inactive for good.
+   CREATE TABLE issued_tokens (jti TEXT PRIMARY KEY, use_case TEXT NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+     units TEXT NOT NULL, used_units TEXT, reported_at INTEGER, revoked_at INTEGER) WITHOUT ROWID;
+   CREATE INDEX issued_tokens_by_time ON issued_tokens (issued_at);
+   CREATE TABLE buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;`,
+  `CREATE TABLE usage (rule TEXT NOT NULL, hour INTEGER NOT NULL, used REAL NOT NULL, PRIMARY KEY (rule, hour)) WITHOUT ROWID;`,
+  // Audit events written with the token they describe, until their audit shard has them. AUTOINCREMENT: a seq is
+  // never reused, so the shard can recognise (and skip) a batch it already has.
+  `CREATE TABLE audit_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, shard TEXT NOT NULL, body TEXT NOT NULL);`,
+];

@@ -1,0 +1,122 @@
+import { DAY_MS, SECOND_MS } from "../../lib/time.ts";
+
+/** One token about to be issued: what it costs and until when it lives (epoch ms). */
+export type Charge = { jti: string; useCaseId: string; units: Record<string, number>; expiresAt: number };
+export type TokenStatus = { active: true } | { active: false; reason: "agent_disabled" | "issued_before_watermark" | "revoked" };
+export type AgentState = { disabled: boolean; notBefore: number };
+export type RecentToken = {
+  jti: string;
+  use_case: string;
+  issued_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  used_units: Record<string, number> | null;
+};
+/** A usage report as recorded: the units over the token's limits, and the token whose budgets it adjusts. */
+export type UsageReport =
+  | { ok: true; overLimit: string[]; token: { useCase: string; issuedAt: number; charged: Record<string, number> } }
+  | { ok: false; reason: "unknown_token" | "already_reported" };
+
+/** Issued tokens are kept for the rolling daily window, which also outlives every token (max TTL 1 h) for revocation. */
+const ISSUED_RETENTION_MS = DAY_MS;
+/** The admin view's latest tokens. */
+const RECENT_TOKENS = 20;
+
+/**
+ * The kill switch (`agent_state`) and the tokens the agent was issued (`issued_tokens`): whether a token is still
+ * good, its revocation (RFC 7009) and its usage report. Its methods run inside the ledger's transaction.
+ */
+export class TokenRegistry {
+  readonly #sql: SqlStorage;
+  /** agent_state as last read; dropped before every write to it, so a rolled-back write is never remembered. */
+  #stateCache: AgentState | undefined;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  reset(): void {
+    this.#stateCache = undefined;
+  }
+
+  state(): AgentState {
+    if (this.#stateCache) return this.#stateCache;
+    const row = this.#sql.exec<{ disabled: number; not_before: number }>("SELECT disabled, not_before FROM agent_state").toArray()[0];
+    this.#stateCache = { disabled: row?.disabled === 1, notBefore: row?.not_before ?? 0 };
+    return this.#stateCache;
+  }
+
+  /** Kill switch: refuse every new token and make every token issued up to `now` inactive for good (a watermark). */
+  disable(now: number): void {
+    this.#stateCache = undefined;
+    this.#sql.exec("INSERT OR REPLACE INTO agent_state (id, disabled, not_before, changed_at) VALUES (1, 1, ?, ?)", now, now);
+  }
+
+  /** Lets new tokens through again; the watermark stays, so tokens issued before it stay inactive. */
+  enable(now: number): void {
+    this.#stateCache = undefined;
+    this.#sql.exec("UPDATE agent_state SET disabled = 0, changed_at = ?", now);
+  }
+
+  record(charge: Charge, now: number): void {
+    this.#sql.exec(
+      "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units) VALUES (?, ?, ?, ?, ?)",
+      charge.jti,
+      charge.useCaseId,
+      now,
+      charge.expiresAt,
+      JSON.stringify(charge.units),
+    );
+  }
+
+  status(jti: string, issuedAtSeconds: number): TokenStatus {
+    const state = this.state();
+    if (state.disabled) return { active: false, reason: "agent_disabled" };
+    const row = this.#sql
+      .exec<{ issued_at: number; revoked_at: number | null }>("SELECT issued_at, revoked_at FROM issued_tokens WHERE jti = ?", jti)
+      .toArray()[0];
+    // The ledger knows when, to the millisecond, it issued the token; `iat` (whole seconds) is the fallback.
+    const issuedAt = row?.issued_at ?? issuedAtSeconds * SECOND_MS;
+    if (issuedAt <= state.notBefore) return { active: false, reason: "issued_before_watermark" };
+    return row?.revoked_at != null ? { active: false, reason: "revoked" } : { active: true };
+  }
+
+  /** Idempotent; an unknown jti is not an error (RFC 7009 §2.2). */
+  revoke(jti: string, now: number): void {
+    this.#sql.exec("UPDATE issued_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL", now, jti);
+  }
+
+  /** Records what a token really consumed, once; the units it used beyond its limits are named. */
+  reportUsage(jti: string, used: Record<string, number>, now: number): UsageReport {
+    const row = this.#sql
+      .exec<{ units: string; reported_at: number | null; use_case: string; issued_at: number }>(
+        "SELECT units, reported_at, use_case, issued_at FROM issued_tokens WHERE jti = ?",
+        jti,
+      )
+      .toArray()[0];
+    if (!row) return { ok: false, reason: "unknown_token" };
+    if (row.reported_at !== null) return { ok: false, reason: "already_reported" };
+    const limits = JSON.parse(row.units) as Record<string, number>;
+    const overLimit = Object.entries(used)
+      .filter(([unit, value]) => limits[unit] === undefined || value > (limits[unit] as number))
+      .map(([unit]) => unit);
+    this.#sql.exec("UPDATE issued_tokens SET used_units = ?, reported_at = ? WHERE jti = ?", JSON.stringify(used), now, jti);
+    return { ok: true, overLimit, token: { useCase: row.use_case, issuedAt: row.issued_at, charged: limits } };
+  }
+
+  /** The latest tokens, newest first, for the admin view. */
+  recent(): RecentToken[] {
+    return this.#sql
+      .exec<{ jti: string; use_case: string; issued_at: number; expires_at: number; revoked_at: number | null; used_units: string | null }>(
+        "SELECT jti, use_case, issued_at, expires_at, revoked_at, used_units FROM issued_tokens ORDER BY issued_at DESC LIMIT ?",
+        RECENT_TOKENS,
+      )
+      .toArray()
+      .map((r) => ({ ...r, used_units: r.used_units === null ? null : (JSON.parse(r.used_units) as Record<string, number>) }));
+  }
+
+  /** Drops tokens older than the retention (`now`: epoch ms). */
+  purgeOld(now: number): void {
+    this.#sql.exec("DELETE FROM issued_tokens WHERE issued_at <= ?", now - ISSUED_RETENTION_MS);
+  }
+}

@@ -1,0 +1,72 @@
+import type { TokenReason } from "../../../core/refusals.ts";
+import { accessDenied, invalidRequest, invalidScope, type WireMap } from "./wire-map.ts";
+
+/**
+ * Client authentication failures stay one generic `invalid_client`: telling an attacker whether the agent,
+ * the key or the signature was wrong helps them. Policy refusals, by contrast, name the rule so that an
+ * honest agent can fix its request.
+ */
+export const TOKEN_WIRE: WireMap<TokenReason> = {
+  body_too_large: (reason) => ({
+    status: 413,
+    error: "invalid_request",
+    error_description: `request body exceeds ${reason.limitBytes} bytes`,
+  }),
+  unsupported_content_type: () => invalidRequest("Content-Type must be application/x-www-form-urlencoded"),
+  malformed_body: () => invalidRequest("request body is not valid form encoding"),
+  duplicate_parameter: (reason) => invalidRequest(`parameter "${reason.parameter}" must not be repeated`),
+  invalid_parameter: (reason) => invalidRequest(`parameter "${reason.parameter}" ${reason.detail}`),
+  missing_parameter: (reason) => invalidRequest(`parameter "${reason.parameter}" is required`),
+  unsupported_grant_type: () => ({ status: 400, error: "unsupported_grant_type", error_description: "grant_type is not supported" }),
+  unsupported_token_type: (reason) => invalidRequest(`${reason.parameter} is not supported`),
+  delegation_not_supported: () => invalidRequest("actor_token (delegation) is not supported"),
+  // RFC 6749 §5.2: a client that tried the Authorization header gets a challenge for its own scheme.
+  client_auth_method_unsupported: (reason) => ({
+    status: 401,
+    error: "invalid_client",
+    error_description: "client authentication failed: use private_key_jwt (RFC 7523)",
+    headers: { "WWW-Authenticate": `${reason.scheme} realm="writ"` },
+  }),
+  client_authentication_missing: () => ({ status: 401, error: "invalid_client", error_description: "client authentication failed" }),
+  client_assertion_type_unsupported: () => ({ status: 401, error: "invalid_client", error_description: "client authentication failed" }),
+  client_assertion_invalid: () => ({ status: 401, error: "invalid_client", error_description: "client authentication failed" }),
+  subject_token_invalid: () => ({ status: 400, error: "invalid_grant", error_description: "subject_token is invalid" }),
+  subject_client_mismatch: () => ({
+    status: 400,
+    error: "invalid_grant",
+    error_description: "subject_token and client authentication name different agents",
+  }),
+  invalid_authorization_details: (reason) => ({ status: 400, error: "invalid_authorization_details", error_description: reason.detail }),
+  no_use_case: () => invalidScope("name exactly one use case, as scope or as one agent_use_case entry of authorization_details"),
+  several_use_cases: () => invalidScope("a token covers exactly one use case"),
+  scope_mismatch: () => invalidScope("scope and authorization_details name different use cases"),
+  unknown_use_case: (reason) => invalidScope(`unknown use case "${reason.useCase}"`),
+  use_case_not_allowed: (reason) => invalidScope(`use case "${reason.useCase}" is not allowed for this agent`),
+  invalid_target: (reason) => ({ status: 400, error: "invalid_target", error_description: reason.detail }),
+  audience_not_allowed: (reason) => ({
+    status: 400,
+    error: "invalid_target",
+    error_description: `service "${reason.audience}" is not allowed for this use case`,
+  }),
+  action_not_allowed: (reason) => ({
+    status: 400,
+    error: "invalid_authorization_details",
+    error_description: `action "${reason.action}" is not allowed for this use case`,
+  }),
+  location_not_allowed: (reason) => ({
+    status: 400,
+    error: "invalid_authorization_details",
+    error_description: `location "${reason.location}" is not allowed for this use case`,
+  }),
+  agent_disabled: () => accessDenied("agent is disabled"),
+  outside_time_window: () => accessDenied("condition time_windows: outside the allowed time window (UTC)"),
+  context_missing: (reason) => accessDenied(`condition context.${reason.key}: required context is missing`),
+  context_mismatch: (reason) => accessDenied(`condition context.${reason.key}: value does not match the required pattern`),
+  intent_required: () => accessDenied("condition intent: this use case requires a stated intent"),
+  budget_exhausted: (reason) => ({
+    status: 429,
+    error: "rate_limited",
+    error_description: `budget exhausted: ${reason.budget}`,
+    headers: { "Retry-After": String(reason.retryAfterSeconds) },
+  }),
+};

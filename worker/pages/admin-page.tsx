@@ -1,0 +1,244 @@
+import type { FC, PropsWithChildren } from "hono/jsx";
+import type { AuditEventType } from "../../schemas/audit.ts";
+import type { Overview } from "../admin/load-overview.ts";
+import { type AgentRow, type AgentStatus, type DecisionRow, type PendingRow, RECENT_TOKENS_SHOWN } from "../admin/overview.ts";
+import { ago, utc } from "./format.ts";
+import { Layout, page, type RenderedPage } from "./layout.tsx";
+
+/**
+ * The admin overview: agents and budgets, pending approvals, recent decisions. Intents, reasons and ids come from
+ * agents and may hold markup (the layout escapes them). No script at all, and nothing secret: approval requests
+ * are named by id only, never by an approver's link.
+ */
+
+export type OverviewPageInput = { overview: Overview; admin: string; signOut: boolean };
+
+export function renderOverview({ overview, admin, signOut }: OverviewPageInput): RenderedPage {
+  const { now, agents, pending, decisions, decisionsSince } = overview;
+  return page(
+    200,
+    <Layout title="Admin" mainClass="admin wide">
+      <header class="admin-head">
+        <div>
+          <p class="eyebrow">Writ admin</p>
+          <h1>Broker overview</h1>
+          <p class="muted" id="signed-in">
+            Signed in as {admin} · as of {utc(now)}
+          </p>
+        </div>
+        {signOut && (
+          <form method="post" action="/admin/sign-out" id="sign-out-form">
+            <button type="submit" class="secondary">
+              Sign out
+            </button>
+          </form>
+        )}
+      </header>
+      <section id="agents">
+        <h2>Agents and budgets</h2>
+        <Table head={["Agent", "Status", "Budgets left", "Open requests", "Recent tokens"]}>
+          {agents.map((agent) => (
+            <AgentLine agent={agent} now={now} />
+          ))}
+        </Table>
+      </section>
+      <section id="pending">
+        <h2>Pending approvals ({pending.rows.length + pending.undescribed})</h2>
+        {pending.rows.length === 0 && pending.undescribed === 0 ? (
+          <p class="muted" id="no-pending">
+            No approval request is waiting for a decision.
+          </p>
+        ) : (
+          <Table head={["Requested (UTC)", "Agent", "Use case", "Why (the agent's words)", "Approvals", "Expires", "Request id"]}>
+            {pending.rows.map((row) => (
+              <PendingLine row={row} now={now} />
+            ))}
+          </Table>
+        )}
+        {pending.undescribed > 0 && (
+          <p class="notice" id="pending-undescribed">
+            {pending.undescribed} more open request{pending.undescribed === 1 ? "" : "s"} counted by the agents' ledgers could not be
+            described from the audit trail.
+          </p>
+        )}
+        <p class="muted">Approvers decide from the link in their email; this page never shows those links.</p>
+      </section>
+      <section id="decisions">
+        <h2>Recent decisions</h2>
+        <p class="muted">
+          The newest {decisions.length} since {utc(decisionsSince)}, from the audit trail. Polls still waiting and admin reads are left out;{" "}
+          <code>GET /admin/audit</code> has everything.
+        </p>
+        {decisions.length === 0 ? (
+          <p class="muted" id="no-decisions">
+            Nothing decided yet.
+          </p>
+        ) : (
+          <Table head={["Time (UTC)", "Event", "Agent", "Use case", "Decision", "Reason", "Why (the agent's words)"]}>
+            {decisions.map((row) => (
+              <DecisionLine row={row} />
+            ))}
+          </Table>
+        )}
+      </section>
+    </Layout>,
+  );
+}
+
+const STATUS_LABELS: Record<AgentStatus, { label: string; tone: "yes" | "no" }> = {
+  active: { label: "active", tone: "yes" },
+  disabled_by_policy: { label: "disabled in policy", tone: "no" },
+  switched_off: { label: "switched off (kill switch)", tone: "no" },
+};
+
+const AgentLine: FC<{ agent: AgentRow; now: number }> = ({ agent, now }) => (
+  <tr data-agent={agent.id}>
+    <td>
+      <strong class="agent-name">{agent.name}</strong>
+      <br />
+      <code class="id">{agent.id}</code>
+      {agent.owner !== undefined && <span class="muted"> · {agent.owner}</span>}
+      <ul class="use-cases muted">
+        {agent.useCases.map((u) => (
+          <li>
+            <code>{u}</code>
+          </li>
+        ))}
+      </ul>
+    </td>
+    <td>
+      <span class={`badge ${STATUS_LABELS[agent.status].tone}`} data-status={agent.status}>
+        {STATUS_LABELS[agent.status].label}
+      </span>
+    </td>
+    <td>
+      {agent.budgets.length === 0 ? (
+        <span class="muted">no budget set</span>
+      ) : (
+        <ul class="budgets">
+          {agent.budgets.map((b) => (
+            <li data-budget={b.name}>
+              <meter min={0} max={b.of} low={b.of * 0.2} high={b.of * 0.5} optimum={b.of} value={b.remaining} />{" "}
+              <span class="budget-left">
+                {b.remaining} of {b.of}
+              </span>
+              <br />
+              <span class="muted">{b.name}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </td>
+    <td class="number" data-open-approvals={String(agent.openApprovals)}>
+      {agent.openApprovals}
+    </td>
+    <td>
+      {agent.recentTokens === 0 ? (
+        <span class="muted">none in 24 h</span>
+      ) : (
+        <>
+          {agent.recentTokens >= RECENT_TOKENS_SHOWN ? `${RECENT_TOKENS_SHOWN}+` : agent.recentTokens}
+          {agent.lastTokenAt !== undefined && <span class="muted"> · last {ago(now - agent.lastTokenAt)} ago</span>}
+        </>
+      )}
+    </td>
+  </tr>
+);
+
+const PendingLine: FC<{ row: PendingRow; now: number }> = ({ row, now }) => (
+  <tr data-approval={row.approvalId}>
+    <When ms={row.requestedAt} />
+    <td>
+      <code class="id">{row.agent}</code>
+    </td>
+    <td>
+      <code class="id">{row.useCase}</code>
+    </td>
+    <td class="intent">{row.intent ?? <span class="muted">(none given)</span>}</td>
+    <td>
+      {row.approvedBy.length} of {row.quorum}
+      {row.approvedBy.length > 0 && <span class="muted"> ({row.approvedBy.join(", ")})</span>}
+    </td>
+    <td>in {ago(row.expiresAt - now)}</td>
+    <td>
+      <code>{row.approvalId}</code>
+    </td>
+  </tr>
+);
+
+const EVENT_LABELS: Record<AuditEventType, string> = {
+  token_request: "token request",
+  ciba_request: "approval request",
+  ciba_poll: "approval poll",
+  approval_email: "approval email",
+  approval_view: "approval page view",
+  approval_decision: "approver's vote",
+  passkey_enrolment: "passkey enrolment",
+  usage_report: "usage report",
+  introspection: "introspection",
+  revocation: "revocation",
+  admin_action: "admin action",
+  admin_auth_failure: "admin sign-in refused",
+};
+
+const DecisionLine: FC<{ row: DecisionRow }> = ({ row }) => {
+  const refused = row.status !== undefined && row.status >= 400;
+  const decision = row.decision ?? (refused ? "error" : "ok");
+  return (
+    <tr data-decision={decision} data-type={row.type}>
+      <When ms={row.ts} />
+      <td>{EVENT_LABELS[row.type]}</td>
+      <td>{row.agent === undefined ? <span class="muted">—</span> : <code class="id">{row.agent}</code>}</td>
+      <td>{row.use_case === undefined ? <span class="muted">—</span> : <code class="id">{row.use_case}</code>}</td>
+      <td>
+        <span class={`badge ${tone(decision, refused)}`}>{decision}</span>
+      </td>
+      <td class="reason">
+        {row.reason !== undefined && <code>{row.reason}</code>}
+        {row.detail !== undefined && <span class="muted"> ({row.detail})</span>}
+        {row.approver !== undefined && <span> by {row.approver}</span>}
+        {row.type === "approval_decision" && refused && <span class="muted"> refused (HTTP {row.status})</span>}
+        {row.approval_id !== undefined && (
+          <span class="muted">
+            {row.reason !== undefined || row.approver !== undefined ? " · " : ""}request <code>{row.approval_id}</code>
+          </span>
+        )}
+      </td>
+      <td class="intent">{row.intent ?? ""}</td>
+    </tr>
+  );
+};
+
+const GRANTED = new Set(["issued", "approve", "approval_requested", "usage_recorded", "agent_enabled", "revoked", "ok", "admin_signed_in"]);
+
+function tone(decision: string, refused: boolean): "yes" | "no" | "neutral" {
+  if (refused || decision === "denied" || decision === "deny" || decision === "agent_disabled") return "no";
+  return GRANTED.has(decision) ? "yes" : "neutral";
+}
+
+/** Date over time, so the column stays narrow. */
+const When: FC<{ ms: number }> = ({ ms }) => {
+  const [date, time] = utc(ms).split(" ");
+  return (
+    <td class="when">
+      <span class="muted">{date}</span>
+      <br />
+      {time}
+    </td>
+  );
+};
+
+const Table: FC<PropsWithChildren<{ head: string[] }>> = ({ head, children }) => (
+  <div class="table-wrap">
+    <table>
+      <thead>
+        <tr>
+          {head.map((h) => (
+            <th scope="col">{h}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{children}</tbody>
+    </table>
+  </div>
+);
