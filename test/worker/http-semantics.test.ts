@@ -45,4 +45,12 @@ describe("HTTP semantics from the refusal funnel", () => {
     expect(metadata).not.toHaveProperty("revocation_endpoint_auth_methods_supported");
     expect(metadata.token_endpoint_auth_methods_supported).toEqual(["private_key_jwt", "none"]);
   });
+
+  it("names the request in X-Request-Id on every refusal, so an admin can find its record", async () => {
+    const res = await exports.default.fetch(`${ISSUER}/token`, { method: "POST", headers: { "cf-ray": "8f1e2d3c4b5a6978-AMS" } });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("x-request-id")).toBe("8f1e2d3c4b5a6978-AMS");
+    const anonymous = await call("GET", "/no-such-endpoint");
+    expect(anonymous.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
 });

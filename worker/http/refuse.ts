@@ -30,7 +30,11 @@ const NOT_A_DECISION: ReadonlySet<Reason["code"]> = new Set([
  */
 export function refuse(c: Context<AppEnv>, reason: Reason): Response {
   note(c, refusalFields(reason));
-  return errorResponse(reason);
+  const response = errorResponse(reason);
+  // The contract: every error names the request, so an admin can find its audit record from what the client saw.
+  const requestId = c.get("requestId") as string | undefined;
+  if (requestId) response.headers.set("X-Request-Id", requestId);
+  return response;
 }
 
 /** What the log line and audit event say of a refusal: the reason code and, for identity failures, which check failed (never a token). */
