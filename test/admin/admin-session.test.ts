@@ -12,9 +12,10 @@ import type { AppEnv } from "../../worker/app-env.ts";
 import { adminAuth } from "../../worker/middleware/admin-auth.ts";
 import { requestLog } from "../../worker/middleware/request-log.ts";
 import { adminViewRoutes } from "../../worker/routes/admin-view.ts";
-import { textOf } from "../approvals/approver-support.ts";
-import { ISSUER } from "../support/broker.ts";
-import { ADMIN_BEARER, adminPage, postAdminForm, signIn } from "./support.ts";
+import { adminPage, postAdminForm, signIn } from "../support/admin.ts";
+import { ISSUER } from "../support/assertions.ts";
+import { textOf } from "../support/html.ts";
+import { ADMIN_BEARER } from "../support/requests.ts";
 
 const HOUR_MS = 3_600_000;
 

@@ -1,10 +1,11 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { parseAuthReqId } from "../../core/approvals/auth-req-id.ts";
-import { attributesOf, decodeEntities, formOf, SECURITY_HEADERS, textOf } from "../approvals/approver-support.ts";
-import { exchange, ISSUER } from "../support/broker.ts";
+import { adminPage, signIn } from "../support/admin.ts";
+import { ISSUER } from "../support/assertions.ts";
 import { linkOf, sentMails, startApproval } from "../support/ciba.ts";
-import { ADMIN_BEARER, adminPage, signIn } from "./support.ts";
+import { attributesOf, decodeEntities, formOf, SECURITY_HEADERS, textOf } from "../support/html.ts";
+import { ADMIN_BEARER, exchange } from "../support/requests.ts";
 
 const REFUND = "billing.invoices.refund";
 const SEARCH = "crm.customers.search";

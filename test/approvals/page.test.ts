@@ -1,28 +1,18 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { hashSecret } from "../../lib/crypto.ts";
-import {
-  approverApp,
-  attributesOf,
-  call,
-  formOf,
-  type Opened,
-  openApproval,
-  pagePath,
-  postForm,
-  SECURITY_HEADERS,
-  stored,
-  textOf,
-} from "./approver-support.ts";
+import { type OpenedApproval, openApproval, pagePath, stored } from "../support/approval-fixture.ts";
+import { approverApp, call, postForm } from "../support/approver-app.ts";
+import { attributesOf, formOf, SECURITY_HEADERS, textOf } from "../support/html.ts";
 
 const app = approverApp();
 
-async function openPage(opened: Opened, approver: string): Promise<{ response: Response; html: string }> {
+async function openPage(opened: OpenedApproval, approver: string): Promise<{ response: Response; html: string }> {
   const response = await call(app, pagePath(opened, approver));
   return { response, html: await response.text() };
 }
 
-async function decideThroughPage(opened: Opened, approver: string, decision: "approve" | "deny"): Promise<Response> {
+async function decideThroughPage(opened: OpenedApproval, approver: string, decision: "approve" | "deny"): Promise<Response> {
   const { html } = await openPage(opened, approver);
   const form = await formOf(html, decision === "approve" ? "approve-form" : "deny-form");
   return postForm(app, `/approvals/${opened.approvalId}`, form);

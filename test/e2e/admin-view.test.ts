@@ -2,9 +2,9 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requestApproval, requestToken, WritTokenError } from "../../client/index.ts";
 import { DEV_VARS } from "../../scripts/dev-vars.ts";
+import { type Broker, startBroker } from "../../scripts/local-broker.ts";
+import { type AgentId, agentPrivateJwk } from "../support/assertions.ts";
 import { launchChromium, openPhone, saveScreenshot } from "./browser.ts";
-import { DEMO_KEYS } from "./demo-keys.ts";
-import { type Broker, startBroker } from "./start-broker.ts";
 
 const DESKTOP = { width: 1280, height: 900 } as const;
 const XSS_INTENT = `<script>alert("admin")</script><img src=x onerror=alert(1)> look up ticket SUP-12`;
@@ -37,10 +37,8 @@ afterAll(async () => {
   await broker?.dispose();
 });
 
-function agent(agentId: string) {
-  const privateJwk = DEMO_KEYS[agentId];
-  if (!privateJwk) throw new TypeError(`no demo key for ${agentId}`);
-  return { issuer: broker.url, agentId, privateJwk };
+function agent(agentId: AgentId) {
+  return { issuer: broker.url, agentId, privateJwk: agentPrivateJwk(agentId) };
 }
 
 /** The text as rendered, which is what the admin reads. */

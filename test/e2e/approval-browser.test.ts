@@ -8,22 +8,22 @@
  * Approval and enrolment links point at http://localhost:<port>, not 127.0.0.1: WebAuthn refuses IP addresses
  * as relying-party ids, so that is the origin passkeys are bound to.
  */
-import { randomUUID } from "node:crypto";
-import { importJWK } from "jose";
 import * as client from "openid-client";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_VARS } from "../../scripts/dev-vars.ts";
 import { type LocalWorker, startLocalWorker } from "../../scripts/local-broker.ts";
 import { createVerifier, type WritGrant } from "../../verifier/index.ts";
+import { type AgentId, agentSigningKey } from "../support/assertions.ts";
+import type { SentMail } from "../support/ciba.ts";
+import { CRM_API, CUSTOMERS_EXPORT } from "../support/demo-policy.ts";
+import { CIBA_GRANT } from "../support/oauth.ts";
+import { connectAgent, lastRequest, type OpenIdAgent } from "../support/openid-client.ts";
+import { rejectionOf } from "../support/rejection.ts";
 import { addVirtualAuthenticator, launchChromium, openPhone, saveScreenshot, type VirtualAuthenticator } from "./browser.ts";
-import { DEMO_KEYS } from "./demo-keys.ts";
 
 const REFUND = "billing.invoices.refund";
-const EXPORT = "crm.customers.export";
 const BILLING_API = "https://billing.example.com";
-const CRM = "https://crm.example.com";
-const CIBA_GRANT = "urn:openid:params:grant-type:ciba";
 const DANA = "dana@example.com";
 const ERIN = "erin@example.com";
 const FRANK = "frank@example.com";
@@ -31,10 +31,7 @@ const ALICE = "alice@example.com";
 /** The broker's CIBA polling interval (CIBA §7.3): openid-client waits this long before every poll. */
 const INTERVAL_SECONDS = 5;
 
-/** An agent's openid-client configuration and the ids (cf-ray, logged as `request_id`) of the requests it sent. */
-type Agent = { config: client.Configuration; requestIds: string[] };
-type Mail = { to: string; subject: string; text: string; html: string; link: string; approvalId: string };
-type Started = { agent: Agent; started: client.BackchannelAuthenticationResponse; approvalId: string };
+type Started = { agent: OpenIdAgent; started: client.BackchannelAuthenticationResponse; approvalId: string };
 
 let broker: LocalWorker;
 let browser: Browser;
@@ -60,7 +57,7 @@ afterAll(async () => {
 describe("a quorum of link-only approvals (billing.invoices.refund: 2 of dana, erin, frank; finance needs 1)", () => {
   const intent = "refund invoice INV-2291: the customer was charged twice for March";
   let request: Started;
-  let mails: Mail[];
+  let mails: SentMail[];
 
   it("mails each approver a link of their own, and the agent only an auth_req_id", async () => {
     request = await startApproval("billing-agent", { scope: `openid ${REFUND}`, intent });
@@ -190,14 +187,18 @@ describe("a passkey step-up (crm.customers.export: dana approves; alice owns sup
   });
 
   it("mails dana and not alice, the agent's owner; dana's page asks for her passkey", async () => {
-    request = await startApproval("support-bot", { scope: `openid ${EXPORT}`, intent, context: JSON.stringify({ ticket: "SUP-7" }) });
+    request = await startApproval("support-bot", {
+      scope: `openid ${CUSTOMERS_EXPORT}`,
+      intent,
+      context: JSON.stringify({ ticket: "SUP-7" }),
+    });
 
     const mails = await outbox(request.approvalId);
     expect(mails.map((mail) => mail.to)).toEqual([DANA]);
     expect(mails.some((mail) => mail.to === ALICE)).toBe(false);
     danaLink = mailTo(mails, DANA).link;
     await danaPage.goto(danaLink);
-    expect(await text(danaPage, "#use-case")).toBe(EXPORT);
+    expect(await text(danaPage, "#use-case")).toBe(CUSTOMERS_EXPORT);
     expect(await text(danaPage, "#context")).toContain("ticket = SUP-7");
     expect(await text(danaPage, "#intent")).toBe(intent);
     expect(await text(danaPage, "#approve-form button")).toBe("Approve with passkey");
@@ -240,8 +241,8 @@ describe("a passkey step-up (crm.customers.export: dana approves; alice owns sup
 
     const tokens = await client.pollBackchannelAuthenticationGrant(request.agent.config, request.started);
 
-    const grant = await verify(tokens.access_token, CRM, EXPORT);
-    expect(grant).toMatchObject({ agent: "support-bot", useCase: EXPORT, intent });
+    const grant = await verify(tokens.access_token, CRM_API, CUSTOMERS_EXPORT);
+    expect(grant).toMatchObject({ agent: "support-bot", useCase: CUSTOMERS_EXPORT, intent });
     expect(grant.approval).toMatchObject({ id: request.approvalId, approved_by: [DANA] });
   });
 });
@@ -264,55 +265,40 @@ describe("a deny", () => {
     expect(other?.status()).toBe(410);
     await context.close();
 
-    const error = await refusal(client.pollBackchannelAuthenticationGrant(request.agent.config, request.started));
+    const error = await rejectionOf(
+      client.pollBackchannelAuthenticationGrant(request.agent.config, request.started),
+      client.ResponseBodyError,
+    );
     expect(error).toMatchObject({ status: 403, error: "access_denied" });
   });
 });
 
-/** openid-client set up for one agent by discovery (private_key_jwt with its demo key), every request tagged. */
-async function connect(agentId: string): Promise<Agent> {
-  const jwk = DEMO_KEYS[agentId];
-  if (!jwk) throw new TypeError(`no demo key for ${agentId} in policy/demo-agent-keys.json`);
-  const key = await importJWK(jwk, jwk.alg);
-  if (!(key instanceof CryptoKey)) throw new TypeError(`demo key of ${agentId} is not an asymmetric key`);
-  const requestIds: string[] = [];
-  // Cloudflare's edge sets cf-ray in production; locally it lets a test find its request in the broker's log.
-  const taggingFetch: client.CustomFetch = (url, options) => {
-    const requestId = randomUUID();
-    requestIds.push(requestId);
-    return fetch(url, { ...options, headers: { ...options.headers, "cf-ray": requestId } });
-  };
-  const config = await client.discovery(new URL(broker.url), agentId, undefined, client.PrivateKeyJwt({ key, kid: jwk.kid }), {
-    algorithm: "oauth2",
-    execute: [client.allowInsecureRequests],
-    [client.customFetch]: taggingFetch,
-  });
-  return { config, requestIds };
-}
-
 /** The agent's side of CIBA §7.1; the approval id (which names the approvers' links) comes from the broker's log. */
-async function startApproval(agentId: string, parameters: Record<string, string>): Promise<Started> {
-  const agent = await connect(agentId);
+async function startApproval(agentId: AgentId, parameters: Record<string, string>): Promise<Started> {
+  const agent = await connectAgent(broker.url, agentId, client.PrivateKeyJwt(await agentSigningKey(agentId)));
   const started = await client.initiateBackchannelAuthentication(agent.config, parameters);
-  const logged = await broker.requestLog(agent.requestIds.at(-1) ?? "");
+  const logged = await broker.requestLog(lastRequest(agent).requestId);
   expect(logged).toMatchObject({ decision: "approval_requested", agent: agentId });
   return { agent, started, approvalId: String(logged.approval_id) };
 }
 
 /** One poll of the CIBA grant, without waiting: what the agent would hear right now. */
 async function expectPending({ agent, started }: Started): Promise<void> {
-  const error = await refusal(client.genericGrantRequest(agent.config, CIBA_GRANT, { auth_req_id: started.auth_req_id }));
+  const error = await rejectionOf(
+    client.genericGrantRequest(agent.config, CIBA_GRANT, { auth_req_id: started.auth_req_id }),
+    client.ResponseBodyError,
+  );
   expect(error).toMatchObject({ status: 400, error: "authorization_pending" });
 }
 
 /** The mail the broker sent for one request, as its dev outbox captured it. */
-async function outbox(approvalId: string): Promise<Mail[]> {
+async function outbox(approvalId: string): Promise<SentMail[]> {
   const response = await fetch(`${broker.url}/dev/outbox.json?approval_id=${encodeURIComponent(approvalId)}`);
   expect(response.status).toBe(200);
-  return ((await response.json()) as { mails: Mail[] }).mails;
+  return ((await response.json()) as { mails: SentMail[] }).mails;
 }
 
-function mailTo(mails: readonly Mail[], approver: string): Mail {
+function mailTo(mails: readonly SentMail[], approver: string): SentMail {
   const mail = mails.find((m) => m.to === approver);
   if (!mail) throw new TypeError(`no mail to ${approver} among ${mails.map((m) => m.to).join(", ")}`);
   return mail;
@@ -343,13 +329,4 @@ function expectNoStackTrace(body: string): void {
 function verify(token: string, audience: string, scope: string): Promise<WritGrant> {
   const verifier = createVerifier({ issuer: broker.url, audience, jwksUri: `${broker.url}/.well-known/jwks.json` });
   return verifier.verify(token, { scope });
-}
-
-async function refusal(request: Promise<unknown>): Promise<client.ResponseBodyError> {
-  const error = await request.then(
-    () => undefined,
-    (thrown: unknown) => thrown,
-  );
-  expect(error).toBeInstanceOf(client.ResponseBodyError);
-  return error as client.ResponseBodyError;
 }
