@@ -5,8 +5,10 @@ import { policyPathFromWrangler } from "./scripts/policy-path.ts";
 
 export default defineConfig({
   test: {
-    // The broker logs one JSON line per request; show them only for failing tests.
-    silent: "passed-only",
+    // The broker logs one JSON line per request; show them only for failing tests, or all of them for CI's secrets scan.
+    silent: testLogs(),
+    // One fast-check seed for every property of test/fuzz in this run (test/support/fuzz.ts reads it).
+    provide: { fuzzSeed: fuzzSeed() },
     projects: [
       {
         // Everything that needs the Workers runtime: routes, Durable Objects, attacks, the verifier.
@@ -21,7 +23,10 @@ export default defineConfig({
           name: "workers",
           // The first request of a file loads the whole worker in a fresh isolate; on a busy 2-core CI machine that can take seconds.
           testTimeout: 30_000,
-          include: ["test/{worker,durable-objects,attacks,verifier,approvals,audit,admin}/**/*.test.ts"],
+          include: [
+            "test/{worker,durable-objects,attacks,verifier,approvals,audit,admin,client}/**/*.test.ts",
+            "test/fuzz/worker/**/*.test.ts",
+          ],
         },
       },
       {
@@ -31,7 +36,7 @@ export default defineConfig({
           environment: "node",
           // Pure functions keep no state between files, so the files can share one module graph (zod loads once).
           isolate: false,
-          include: ["test/{core,lib}/**/*.test.ts"],
+          include: ["test/{core,lib}/**/*.test.ts", "test/fuzz/{core,verifier}/**/*.test.ts"],
         },
       },
       {
@@ -47,3 +52,31 @@ export default defineConfig({
     ],
   },
 });
+
+/**
+ * `WRIT_TEST_LOGS=all` (.ci/run) prints every log line, passing tests' too, so that scripts/scan-secrets.ts reads
+ * all the broker ever logged; unset, only failing tests' logs are shown. Any other value is a typo: fail loudly.
+ */
+function testLogs(): "passed-only" | false {
+  const value = process.env.WRIT_TEST_LOGS;
+  if (value === undefined || value === "") return "passed-only";
+  if (value === "all") return false;
+  throw new Error(`WRIT_TEST_LOGS must be "all" or unset, not ${JSON.stringify(value)}`);
+}
+
+/**
+ * FUZZ_SEED replays a run; without it every run draws a new seed. Printed either way, so that a red run can be replayed.
+ * vitest evaluates this file more than once in a run: the first evaluation hands its seed to the others through the
+ * environment, and only it prints.
+ */
+function fuzzSeed(): number {
+  const given = process.env.FUZZ_SEED;
+  if (given !== undefined && given !== "" && !/^-?\d{1,10}$/.test(given))
+    throw new Error(`FUZZ_SEED must be an integer, not ${JSON.stringify(given)}`);
+  const seed = given ? Number(given) | 0 : Math.floor(Math.random() * 0x7fffffff);
+  if (process.env.WRIT_FUZZ_SEED_SHOWN !== String(seed))
+    console.info(`fuzz seed ${seed} (replay: FUZZ_SEED=${seed} npx vitest run test/fuzz)`);
+  process.env.FUZZ_SEED = String(seed);
+  process.env.WRIT_FUZZ_SEED_SHOWN = String(seed);
+  return seed;
+}

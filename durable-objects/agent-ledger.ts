@@ -3,6 +3,7 @@ import { checkBudgets } from "../core/budgets/budget-check.ts";
 import { budgetsRemaining } from "../core/budgets/budget-remaining.ts";
 import type { BudgetRule } from "../core/budgets/budget-rules.ts";
 import { epochSeconds } from "../lib/time.ts";
+import type { ApprovalStatus } from "../schemas/approval.ts";
 import type { AuditEvent } from "../schemas/audit.ts";
 import { type ApprovalReservation, ApprovalReservations, type ReserveResult } from "./agent-ledger/approval-reservations.ts";
 import { AuditOutbox } from "./agent-ledger/audit-outbox.ts";
@@ -16,6 +17,8 @@ import { migrate } from "./migrations.ts";
 
 export type { ApprovalReservation, Charge, ProofUse, ReserveResult, TokenStatus };
 export type AdmitResult = { ok: true } | { ok: false; replayedJti: string };
+/** A CIBA poll's proofs burnt, and whether its request is still on the agent's books (the kill switch takes it off). */
+export type PollAdmission = { ok: true; onBooks: boolean } | { ok: false; replayedJti: string };
 export type IssueResult =
   /** `audited`: the request's audit event was stored with the token (absent when none was given). */
   | { ok: true; audited?: true }
@@ -86,6 +89,9 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
     if (this.#tokens.state().disabled) return { ok: false, reason: "disabled" };
     const replayed = this.#replay.firstReplayed(proofs, epochSeconds(now));
     if (replayed !== undefined) return { ok: false, reason: "replayed", replayedJti: replayed };
+    // A token id the ledger already recorded is the same issuance sent again: refused as a value, never the
+    // primary-key failure that would roll back the whole group commit and throw across RPC (issue 11 item 8).
+    if (this.#tokens.has(charge.jti)) return { ok: false, reason: "replayed", replayedJti: charge.jti };
     const budget = checkBudgets(rules, this.#budgets.read(rules, now), charge, now);
     if (!budget.ok) return { ok: false, reason: "budget", budget: budget.budget, retryAfterSeconds: budget.retryAfterSeconds };
     this.#replay.record(proofs);
@@ -101,6 +107,18 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
     return this.#group.run(() => {
       const replayed = this.#replay.burn(proofs, nowSeconds);
       return replayed === undefined ? { ok: true } : { ok: false, replayedJti: replayed };
+    });
+  }
+
+  /**
+   * A CIBA poll's first step, before the request is touched (issue 11: a replayed poll must not move its polling
+   * state): burns the proofs or names the replayed one, and says whether the request is still on the books.
+   */
+  admitPoll(proofs: ProofUse[], approvalId: string, now: number): Promise<PollAdmission> {
+    return this.#group.run((): PollAdmission => {
+      const replayed = this.#replay.burn(proofs, epochSeconds(now));
+      if (replayed !== undefined) return { ok: false, replayedJti: replayed };
+      return { ok: true, onBooks: this.#approvals.onBooks(approvalId, now) };
     });
   }
 
@@ -121,9 +139,9 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
     });
   }
 
-  /** A decided request no longer deduplicates or counts against the cap. */
-  closeApproval(requestHash: string): void {
-    this.#approvals.close(requestHash);
+  /** A decided request no longer deduplicates or counts against the cap; an approved one stays for the kill switch. */
+  closeApproval(requestHash: string, status: ApprovalStatus): void {
+    this.#transaction(() => this.#approvals.close(requestHash, status));
   }
 
   /** Undo a reservation whose approval request could not be opened. */
@@ -133,13 +151,14 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
 
   /**
    * Kill switch: refuse every new token, make every token issued so far inactive at /introspect (a
-   * not-before watermark), and hand back the open approval requests for the caller to cancel.
+   * not-before watermark), and hand back every request on the books, pending or approved, for the caller to
+   * cancel. Switching back on hands back the requests opened while the agent was off: none of them may yield a token.
    */
   setDisabled(disabled: boolean, now: number): { openApprovals: string[] } {
     return this.#transaction(() => {
       if (disabled) return { openApprovals: this.#disable(now) };
       this.#tokens.enable(now);
-      return { openApprovals: [] };
+      return { openApprovals: this.#approvals.takeAll() };
     });
   }
 
@@ -184,7 +203,7 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
     this.#tokens.purgeOld(now);
   }
 
-  /** Inside a transaction: switch the agent off and take its open approval requests off the books. */
+  /** Inside a transaction: switch the agent off and take its approval requests off the books. */
   #disable(now: number): string[] {
     this.#tokens.disable(now);
     return this.#approvals.takeAll();

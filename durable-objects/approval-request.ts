@@ -1,20 +1,22 @@
 import { DurableObject } from "cloudflare:workers";
 import { eligibility, tally } from "../core/approvals/quorum.ts";
 import { base64url, randomSecret, sameHash } from "../lib/crypto.ts";
+import { SECOND_MS } from "../lib/time.ts";
 import type { ApprovalStatus, ApprovalView, ApproverAuthMethod, Decision, RequestedGrant } from "../schemas/approval.ts";
 import type { ApprovalSettings } from "../schemas/policy.ts";
+import {
+  APPROVAL_MIGRATIONS,
+  type ApprovalMeta,
+  approvalView,
+  liveUntil,
+  nextDeadline,
+  type RequestRow,
+  settingsOf,
+} from "./approval-request/request-row.ts";
 import type { NoBindings } from "./bindings.ts";
 import { migrate } from "./migrations.ts";
 
-const MIGRATIONS = [
-  `CREATE TABLE request (
-     id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, request_hash TEXT NOT NULL, grant_json TEXT NOT NULL,
-     settings_json TEXT NOT NULL, meta_json TEXT NOT NULL, auth_req_hash TEXT NOT NULL, nonce_key TEXT NOT NULL,
-     status TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, interval_s INTEGER NOT NULL,
-     last_poll_at INTEGER, decided_at INTEGER, collected_at INTEGER);
-   CREATE TABLE links (approver TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, used_at INTEGER);
-   CREATE TABLE decisions (approver TEXT PRIMARY KEY, decision TEXT NOT NULL, at INTEGER NOT NULL, auth_method TEXT NOT NULL);`,
-];
+export { APPROVAL_RETENTION_MS } from "./approval-request/request-row.ts";
 
 /** A page view is good for this long: enough to read and decide, short enough that a leaked form goes stale. */
 export const VIEW_NONCE_TTL_MS = 10 * 60 * 1000;
@@ -26,7 +28,7 @@ export type OpenApprovalInput = {
   requestHash: string;
   grant: RequestedGrant;
   settings: ApprovalSettings;
-  meta: { agentName: string; agentOwner?: string | undefined; useCaseDescription: string; bindingMessage?: string | undefined };
+  meta: ApprovalMeta;
   authReqSecretHash: string;
   links: { approver: string; tokenHash: string }[];
   intervalSeconds: number;
@@ -34,7 +36,9 @@ export type OpenApprovalInput = {
 };
 
 export type LinkProblem = "unknown_link" | "link_used" | "expired" | "cancelled" | "decided";
-export type ViewResult = { ok: true; view: ApprovalView; nonce: string } | { ok: false; problem: LinkProblem };
+/** `agentId`: set when the link was genuine but cannot be used, so the refusal is filed in that agent's audit chain. */
+export type LinkRefusal = { ok: false; problem: LinkProblem; agentId?: string };
+export type ViewResult = { ok: true; view: ApprovalView; nonce: string } | LinkRefusal;
 
 export type DecideInput = {
   linkTokenHash: string;
@@ -54,37 +58,35 @@ export type PollResult =
   | { status: "pending" | "slow_down" | "denied" | "expired" | "cancelled" | "collected" | "unknown" }
   | { status: "approved"; grant: RequestedGrant; approval: ApprovalClaimData };
 
-type RequestRow = {
-  id: string;
-  agent_id: string;
-  request_hash: string;
-  grant_json: string;
-  settings_json: string;
-  meta_json: string;
-  auth_req_hash: string;
-  nonce_key: string;
-  status: ApprovalStatus;
-  created_at: number;
-  expires_at: number;
-  interval_s: number;
-  last_poll_at: number | null;
-  decided_at: number | null;
-  collected_at: number | null;
-};
-
 /**
  * One object per approval request: its state machine (pending → approved | denied | expired | cancelled),
  * the approvers' single-use links (hashes only), their decisions, and the agent's polling. Every
  * check-then-write runs in one synchronous transaction, so two clicks, two approvers or a click racing the
- * expiry alarm can never yield two outcomes or two tokens.
+ * expiry alarm can never yield two outcomes or two tokens. One alarm: at the request's next deadline (its expiry,
+ * its lease's end), then, once it is final, at the end of its retention, when the object deletes all it stored.
  */
 export class ApprovalRequest extends DurableObject<NoBindings> {
+  /**
+   * Whether this object stores a request. The schema is created by `open`, not for any id someone polls or links
+   * to, and is gone after the retention: an object that stores nothing answers "unknown" and writes nothing.
+   */
+  #stored = false;
+
   constructor(ctx: DurableObjectState, env: NoBindings) {
     super(ctx, env);
-    ctx.blockConcurrencyWhile(async () => migrate(ctx.storage.sql, MIGRATIONS));
+    ctx.blockConcurrencyWhile(async () => {
+      this.#stored = ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE name = '_schema_version'").toArray().length > 0;
+      if (!this.#stored) return;
+      migrate(ctx.storage.sql, APPROVAL_MIGRATIONS);
+      // A request stored before the retention existed may have no alarm left: give it one.
+      const row = this.#row();
+      if (row && (await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(nextDeadline(row));
+    });
   }
 
   open(input: OpenApprovalInput): void {
+    if (!this.#stored) migrate(this.ctx.storage.sql, APPROVAL_MIGRATIONS);
+    this.#stored = true;
     this.ctx.storage.transactionSync(() => {
       if (this.#row()) throw new TypeError(`approval ${input.approvalId} is already open`);
       this.ctx.storage.sql.exec(
@@ -99,13 +101,13 @@ export class ApprovalRequest extends DurableObject<NoBindings> {
         input.authReqSecretHash,
         randomSecret(),
         input.now,
-        input.now + input.settings.request_ttl_seconds * 1000,
+        input.now + input.settings.request_ttl_seconds * SECOND_MS,
         input.intervalSeconds,
       );
       for (const link of input.links)
         this.ctx.storage.sql.exec("INSERT INTO links (approver, token_hash) VALUES (?, ?)", link.approver, link.tokenHash);
     });
-    void this.ctx.storage.setAlarm(input.now + input.settings.request_ttl_seconds * 1000);
+    void this.ctx.storage.setAlarm(input.now + input.settings.request_ttl_seconds * SECOND_MS);
   }
 
   /** Read-only apart from expiring an overdue request: a GET (or a mail scanner) never decides anything. */
@@ -113,7 +115,7 @@ export class ApprovalRequest extends DurableObject<NoBindings> {
     const found = this.#link(linkTokenHash, now);
     if (!found.ok) return found;
     const nonce = await this.#nonce(found.row.nonce_key, found.approver, now);
-    return { ok: true, view: this.#view(found.row, found.approver), nonce };
+    return { ok: true, view: approvalView(found.row, found.approver, this.#decisions()), nonce };
   }
 
   async decide(input: DecideInput): Promise<DecideResult> {
@@ -125,8 +127,8 @@ export class ApprovalRequest extends DurableObject<NoBindings> {
       if (!found.ok) return found;
       const { row, approver } = found;
       if (!nonceOk) return { ok: false, problem: "bad_nonce" };
-      const settings = JSON.parse(row.settings_json) as ApprovalSettings;
-      const meta = JSON.parse(row.meta_json) as OpenApprovalInput["meta"];
+      const settings = settingsOf(row);
+      const meta = JSON.parse(row.meta_json) as ApprovalMeta;
       const votes = this.#decisions();
       const eligible = eligibility(settings, approver, meta.agentOwner, votes);
       if (!eligible.ok) return { ok: false, problem: eligible.why };
@@ -143,70 +145,81 @@ export class ApprovalRequest extends DurableObject<NoBindings> {
         input.authMethod,
       );
       const status = tally(settings, [...votes, { approver, decision: input.decision }]);
-      if (status !== "pending") sql.exec("UPDATE request SET status = ?, decided_at = ? WHERE status = 'pending'", status, input.now);
+      if (status !== "pending")
+        sql.exec(
+          "UPDATE request SET status = ?, decided_at = ?, ended_at = ? WHERE status = 'pending'",
+          status,
+          input.now,
+          status === "denied" ? input.now : null,
+        );
       return { ok: true, status, approver, agentId: row.agent_id, requestHash: row.request_hash };
     });
   }
 
-  /** The agent's CIBA poll (§11): also enforces the interval and hands out an approved request's token once (or during its lease). */
-  poll(authReqSecretHash: string, agentId: string, now: number): PollResult {
+  /**
+   * The agent's CIBA poll (§11): also enforces the interval and hands out an approved request's token once (or
+   * during its lease). `withdrawn`: the agent's ledger no longer has the request on its books (the kill switch
+   * took it), so a request that could still lead to a token is cancelled here instead.
+   */
+  poll(authReqSecretHash: string, agentId: string, now: number, withdrawn = false): PollResult {
     return this.ctx.storage.transactionSync((): PollResult => {
-      const row = this.#row();
-      if (!row || row.agent_id !== agentId || !sameHash(row.auth_req_hash, authReqSecretHash)) return { status: "unknown" };
+      const found = this.#row();
+      if (!found || found.agent_id !== agentId || !sameHash(found.auth_req_hash, authReqSecretHash)) return { status: "unknown" };
       const sql = this.ctx.storage.sql;
-      const tooFast = row.last_poll_at !== null && now - row.last_poll_at < row.interval_s * 1000;
-      sql.exec("UPDATE request SET last_poll_at = ? WHERE id = ?", now, row.id);
+      const tooFast = found.last_poll_at !== null && now - found.last_poll_at < found.interval_s * SECOND_MS;
+      sql.exec("UPDATE request SET last_poll_at = ? WHERE id = ?", now, found.id);
       if (tooFast) {
-        sql.exec("UPDATE request SET interval_s = interval_s + ? WHERE id = ?", SLOW_DOWN_STEP_SECONDS, row.id);
+        sql.exec("UPDATE request SET interval_s = interval_s + ? WHERE id = ?", SLOW_DOWN_STEP_SECONDS, found.id);
         return { status: "slow_down" };
       }
-      const status = this.#expireIfDue(row, now);
-      if (status !== "approved") return { status };
-      const settings = JSON.parse(row.settings_json) as ApprovalSettings;
+      const row = withdrawn ? this.#cancelLive(this.#settle(found, now), now) : this.#settle(found, now);
+      if (row.status !== "approved") return { status: row.status };
+      if (liveUntil(row) === null) return { status: "collected" };
+      if (settingsOf(row).lease_seconds === undefined)
+        sql.exec("UPDATE request SET collected_at = ?, ended_at = ? WHERE id = ?", now, now, row.id);
       const decidedAt = row.decided_at ?? now;
-      if (settings.lease_seconds === undefined) {
-        if (row.collected_at !== null) return { status: "collected" };
-        sql.exec("UPDATE request SET collected_at = ? WHERE id = ?", now, row.id);
-      } else if (now >= decidedAt + settings.lease_seconds * 1000) {
-        return { status: "expired" };
-      }
       const approvedBy = this.#decisions()
         .filter((d) => d.decision === "approve")
         .map((d) => d.approver);
       return {
         status: "approved",
         grant: JSON.parse(row.grant_json) as RequestedGrant,
-        approval: { id: row.id, approved_by: approvedBy, approved_at: Math.floor(decidedAt / 1000), request_hash: row.request_hash },
+        approval: { id: row.id, approved_by: approvedBy, approved_at: Math.floor(decidedAt / SECOND_MS), request_hash: row.request_hash },
       };
     });
   }
 
-  /** Takes back a collection the broker could not complete (the ledger refused the token), so the agent may poll again. */
+  /** Takes back a collection the broker could not complete (policy or ledger refused the token), so the agent may poll again. */
   release(): void {
-    this.ctx.storage.sql.exec("UPDATE request SET collected_at = NULL");
+    if (this.#stored) this.ctx.storage.sql.exec("UPDATE request SET collected_at = NULL, ended_at = NULL WHERE status = 'approved'");
   }
 
-  /** Kill switch and agent-side cancellation: a pending request can no longer be approved. */
+  /**
+   * The kill switch: a pending request can no longer be approved, an approved one no longer collected, a lease
+   * yields no more tokens. A request already final is left as it is (its status is returned).
+   */
   cancel(now: number): ApprovalStatus | undefined {
     return this.ctx.storage.transactionSync(() => {
       const row = this.#row();
-      if (!row) return undefined;
-      if (row.status === "pending") {
-        this.ctx.storage.sql.exec("UPDATE request SET status = 'cancelled', decided_at = ? WHERE id = ?", now, row.id);
-        return "cancelled";
-      }
-      return row.status;
+      return row && this.#cancelLive(this.#settle(row, now), now).status;
     });
   }
 
+  /** Expires a request at its deadline; deletes everything once the request is final and its retention is over. */
   override async alarm(): Promise<void> {
-    this.ctx.storage.transactionSync(() => {
+    const now = Date.now();
+    const next = this.ctx.storage.transactionSync(() => {
       const row = this.#row();
-      if (row) this.#expireIfDue(row, Date.now());
+      return row && nextDeadline(this.#settle(row, now));
     });
+    if (next === undefined) return;
+    if (next > now) return this.ctx.storage.setAlarm(next);
+    this.#stored = false;
+    await this.ctx.storage.deleteAll();
   }
 
   #row(): RequestRow | undefined {
+    if (!this.#stored) return undefined;
     return this.ctx.storage.sql.exec<RequestRow>("SELECT * FROM request").toArray()[0];
   }
 
@@ -219,56 +232,53 @@ export class ApprovalRequest extends DurableObject<NoBindings> {
       .map((d) => ({ approver: d.approver, decision: d.decision, at: d.at, authMethod: d.auth_method }));
   }
 
-  /** Expiry is checked on every read too, so a late alarm never lets an overdue request be approved. */
-  #expireIfDue(row: RequestRow, now: number): ApprovalStatus {
-    if (row.status === "pending" && now >= row.expires_at) {
-      this.ctx.storage.sql.exec("UPDATE request SET status = 'expired', decided_at = ? WHERE id = ?", row.expires_at, row.id);
-      return "expired";
-    }
-    return row.status;
+  /**
+   * Ends a request whose time is up: a pending one at its deadline, an approved one not collected by then (issue 11:
+   * an approval does not keep forever), a lease at its own end. Checked on every read too, so a late alarm never
+   * lets an overdue request be approved or collected. Returns the row as it now stands.
+   */
+  #settle(row: RequestRow, now: number): RequestRow {
+    const until = liveUntil(row);
+    return until === null || now < until ? row : this.#end(row, "expired", until);
   }
 
-  #link(tokenHash: string, now: number): { ok: true; row: RequestRow; approver: string } | { ok: false; problem: LinkProblem } {
+  /** Cancels a request that could still lead to a token; a final one stays as it is. */
+  #cancelLive(row: RequestRow, now: number): RequestRow {
+    return liveUntil(row) === null ? row : this.#end(row, "cancelled", now);
+  }
+
+  /** Makes the request final at `at`; an approval keeps its own decision time. */
+  #end(row: RequestRow, status: "expired" | "cancelled", at: number): RequestRow {
+    this.ctx.storage.sql.exec(
+      "UPDATE request SET status = ?, decided_at = COALESCE(decided_at, ?), ended_at = ? WHERE id = ?",
+      status,
+      at,
+      at,
+      row.id,
+    );
+    return { ...row, status, decided_at: row.decided_at ?? at, ended_at: at };
+  }
+
+  #link(tokenHash: string, now: number): { ok: true; row: RequestRow; approver: string } | LinkRefusal {
     const row = this.#row();
+    if (!row) return { ok: false, problem: "unknown_link" };
     const link = this.ctx.storage.sql
       .exec<{ approver: string; token_hash: string; used_at: number | null }>(
         "SELECT approver, token_hash, used_at FROM links WHERE token_hash = ?",
         tokenHash,
       )
       .toArray()[0];
-    if (!row || !link || !sameHash(link.token_hash, tokenHash)) return { ok: false, problem: "unknown_link" };
-    if (link.used_at !== null) return { ok: false, problem: "link_used" };
+    if (!link || !sameHash(link.token_hash, tokenHash)) return { ok: false, problem: "unknown_link" };
     const status = row.status === "pending" && now >= row.expires_at ? "expired" : row.status;
-    if (status === "expired") return { ok: false, problem: "expired" };
-    if (status === "cancelled") return { ok: false, problem: "cancelled" };
-    if (status !== "pending") return { ok: false, problem: "decided" };
-    return { ok: true, row, approver: link.approver };
-  }
-
-  #view(row: RequestRow, viewer: string): ApprovalView {
-    const settings = JSON.parse(row.settings_json) as ApprovalSettings;
-    const meta = JSON.parse(row.meta_json) as OpenApprovalInput["meta"];
-    const view: ApprovalView = {
-      approvalId: row.id,
-      status: row.status,
-      grant: JSON.parse(row.grant_json) as RequestedGrant,
-      requestHash: row.request_hash,
-      agentName: meta.agentName,
-      useCaseDescription: meta.useCaseDescription,
-      requestedAt: row.created_at,
-      expiresAt: row.expires_at,
-      quorum: settings.quorum,
-      groups: settings.groups,
-      // A barred owner is not shown as someone the request waits for.
-      approvers: settings.approvers.filter((a) => settings.owner_may_approve || a !== meta.agentOwner),
-      decisions: this.#decisions(),
-      viewer,
-      approverAuth: settings.approver_auth,
-      linkOnly: settings.link_only,
-    };
-    if (meta.agentOwner !== undefined) view.agentOwner = meta.agentOwner;
-    if (meta.bindingMessage !== undefined) view.bindingMessage = meta.bindingMessage;
-    return view;
+    const problem: LinkProblem | undefined =
+      link.used_at !== null
+        ? "link_used"
+        : status === "pending"
+          ? undefined
+          : status === "expired" || status === "cancelled"
+            ? status
+            : "decided";
+    return problem ? { ok: false, problem, agentId: row.agent_id } : { ok: true, row, approver: link.approver };
   }
 
   /** `<viewedAt>.<HMAC(nonce key, approver.viewedAt)>`: a per-view CSRF token (and WebAuthn challenge) that needs no storage write. */

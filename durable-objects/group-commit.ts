@@ -9,6 +9,11 @@
  * synchronous. If a piece throws, the whole group is rolled back and each piece runs again in a transaction of
  * its own, so only the caller whose work failed sees the error (`onRollback` first drops any in-memory state the
  * rolled-back work may have cached).
+ *
+ * A throw is therefore for bugs only: it costs the whole group a rollback and a replay, and reaches its caller as an
+ * exception across RPC, which workerd logs as uncaught. Work must check what it is about to write (a key already
+ * there, a budget spent) and return refusals as values: issue 11 found a token id recorded twice failing its primary
+ * key here (`UNIQUE constraint failed: issued_tokens.jti`); the ledger now refuses it before writing.
  */
 export class GroupCommit {
   readonly #storage: Pick<DurableObjectStorage, "transactionSync">;

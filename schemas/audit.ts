@@ -14,6 +14,8 @@ export const AUDIT_EVENT_TYPES = [
   "revocation",
   "admin_action",
   "admin_auth_failure",
+  /** A verified leaked-key report quarantined an agent (POST /keys/report); forged reports are not recorded. */
+  "key_report",
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

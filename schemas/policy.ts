@@ -1,6 +1,20 @@
 import { z } from "zod";
 
 /**
+ * A policy record (limits, context rules, groups, budget units) keyed by names of 1–64 characters. `__proto__` is
+ * refused loudly: zod's record would drop it silently, and the policy would mean less than it says.
+ */
+function policyRecord<V extends z.ZodType>(value: V) {
+  return z
+    .unknown()
+    .superRefine((input, ctx) => {
+      if (input !== null && typeof input === "object" && Object.hasOwn(input, "__proto__"))
+        ctx.addIssue({ code: "custom", message: "__proto__ is a reserved name" });
+    })
+    .pipe(z.record(z.string().min(1).max(64), value));
+}
+
+/**
  * The policy file: who the agents are, which use cases exist and who may use them.
  * It lives in git, is validated here at test, check and deploy time, and is bundled
  * into the Worker, so a deploy is the only way to change it.
@@ -8,22 +22,47 @@ import { z } from "zod";
 
 export const MAX_TOKEN_TTL_SECONDS = 3600;
 export const DEFAULT_TOKEN_TTL_SECONDS = 300;
+/**
+ * The longest context value a condition's pattern is matched against. Matching time grows with the value's length,
+ * so a cap bounds what even a slow pattern can cost (issue 11: ReDoS through context patterns).
+ */
+export const MAX_CONTEXT_VALUE_CHARS = 256;
+
+/**
+ * One spelling per person. The whole address is lower-cased: RFC 5321 §2.4 lets a mail server treat the local
+ * part as case-sensitive, but no real mailbox provider does, and both Cloudflare Access and the passkey store
+ * treat `Dana@x` and `dana@x` as one person, so the policy must too, or one person counts twice toward a quorum.
+ * `+tags` and dots are provider-specific (Gmail ignores them, most providers do not) and are left alone:
+ * `dana+ops@x` stays a different address (docs/deviations.md).
+ *
+ * @example normaliseEmail("Dana@Example.COM") // "dana@example.com"
+ */
+export function normaliseEmail(address: string): string {
+  return address.trim().toLowerCase();
+}
+
+/** A person in the policy (approver, group member, owner), stored normalised so that every comparison is a plain `===`. */
+const address = z.email().max(254).transform(normaliseEmail);
 
 const id = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._:-]{0,127}$/, "lower-case letters, digits and . _ : - (at most 128, starting with a letter or digit)");
 
-const regexSource = z.string().refine(
-  (source) => {
-    try {
-      new RegExp(source, "u");
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: "not a valid regular expression" },
-);
+const regexSource = z
+  .string()
+  .min(1)
+  .max(512)
+  .refine(
+    (source) => {
+      try {
+        new RegExp(source, "u");
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: "not a valid regular expression" },
+  );
 
 /** Public keys only: a private member here would leak an agent's key through the policy bundle. */
 const publicJwk = z
@@ -61,7 +100,7 @@ export const BudgetSchema = z
     daily: z
       .object({
         tokens: z.number().int().min(1).optional(),
-        units: z.record(z.string().min(1).max(64), z.number().int().min(1)).default({}),
+        units: policyRecord(z.number().int().min(1)).default({}),
       })
       .strict()
       .optional(),
@@ -73,7 +112,7 @@ export const AgentSchema = z
     id,
     name: z.string().min(1).max(200),
     /** Who answers for this agent; issue #3 can bar owners from approving their own agent. */
-    owner: z.email().optional(),
+    owner: address.optional(),
     status: z.enum(["active", "disabled"]).default("active"),
     keys: z.array(publicJwk).min(1),
     /** Across all of the agent's use cases. */
@@ -98,7 +137,10 @@ export const TimeWindowSchema = z
 export const ContextRuleSchema = z
   .object({
     required: z.boolean().default(true),
-    /** Anchored by the broker: a pattern always has to match the whole value. */
+    /**
+     * Anchored by the broker: a pattern always has to match the whole value. It must match in linear time:
+     * compile refuses the shapes that backtrack catastrophically, `npm run policy:check` proves the rest (recheck).
+     */
     pattern: regexSource.optional(),
   })
   .strict();
@@ -106,7 +148,7 @@ export const ContextRuleSchema = z
 export const ConditionsSchema = z
   .object({
     time_windows: z.array(TimeWindowSchema).min(1).optional(),
-    context: z.record(z.string().min(1).max(64), ContextRuleSchema).default({}),
+    context: policyRecord(ContextRuleSchema).default({}),
     intent: z.enum(["required", "optional"]).default("optional"),
   })
   .strict();
@@ -117,7 +159,7 @@ export type ApproverAuthMethodName = (typeof APPROVER_AUTH_METHODS)[number];
 
 export const ApprovalGroupSchema = z
   .object({
-    members: z.array(z.email()).min(1),
+    members: z.array(address).min(1),
     /** Approvals this group must contribute; every group must be satisfied. */
     min: z.number().int().min(1).default(1),
   })
@@ -126,10 +168,10 @@ export const ApprovalGroupSchema = z
 export const ApprovalSettingsSchema = z
   .object({
     /** Everyone who is emailed a link. */
-    approvers: z.array(z.email()).min(1),
+    approvers: z.array(address).min(1),
     /** Distinct approvals needed; any deny ends the request. */
     quorum: z.number().int().min(1).default(1),
-    groups: z.record(z.string().min(1).max(64), ApprovalGroupSchema).default({}),
+    groups: policyRecord(ApprovalGroupSchema).default({}),
     /** Separation of duties: by default the agent's owner cannot approve its requests. */
     owner_may_approve: z.boolean().default(false),
     /** How long approvers have to decide; separate from the granted token's TTL. */
@@ -160,9 +202,12 @@ export const ApprovalSettingsSchema = z
   .superRefine((a, ctx) => {
     if (a.quorum > a.approvers.length)
       ctx.addIssue({ code: "custom", path: ["quorum"], message: "quorum is larger than the number of approvers" });
-    if (new Set(a.approvers).size !== a.approvers.length)
-      ctx.addIssue({ code: "custom", path: ["approvers"], message: "an approver is listed twice" });
+    // Addresses are normalised by now, so `Dana@x` and `dana@x` collide here: one person, one vote.
+    for (const [i, first] of repeats(a.approvers))
+      ctx.addIssue({ code: "custom", path: ["approvers", i], message: sameAddress("approvers", first, a.approvers[i]) });
     for (const [name, group] of Object.entries(a.groups)) {
+      for (const [i, first] of repeats(group.members))
+        ctx.addIssue({ code: "custom", path: ["groups", name, "members", i], message: sameAddress("members", first, group.members[i]) });
       group.members.forEach((member, i) => {
         if (!a.approvers.includes(member))
           ctx.addIssue({ code: "custom", path: ["groups", name, "members", i], message: `"${member}" is not one of the approvers` });
@@ -178,6 +223,18 @@ export const ApprovalSettingsSchema = z
       });
   });
 
+/** [index, index of its first occurrence] for every entry that repeats an earlier one. */
+function repeats(list: readonly string[]): [number, number][] {
+  return list.flatMap((entry, i): [number, number][] => {
+    const first = list.indexOf(entry);
+    return first < i ? [[i, first]] : [];
+  });
+}
+
+function sameAddress(field: string, first: number, address: string | undefined): string {
+  return `"${address}" is already listed as ${field}[${first}] (addresses are compared case-insensitively): one person would count twice`;
+}
+
 const limitValue = z.union([z.number(), z.string().max(200), z.boolean()]);
 
 export const UseCaseSchema = z
@@ -189,7 +246,7 @@ export const UseCaseSchema = z
     actions: z.array(z.string().min(1).max(64)).min(1),
     locations: z.array(z.string().min(1).max(512)).default([]),
     /** Enforced by the downstream service, carried in the token's authorization_details. */
-    limits: z.record(z.string().min(1).max(64), limitValue).default({}),
+    limits: policyRecord(limitValue).default({}),
     max_ttl_seconds: z.number().int().min(30).max(MAX_TOKEN_TTL_SECONDS).default(DEFAULT_TOKEN_TTL_SECONDS),
     agents: z.array(id).min(1),
     conditions: ConditionsSchema.default({ context: {}, intent: "optional" }),

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { RequestedAuthorizationDetailsSchema } from "./authorization-details.ts";
+import { MAX_CONTEXT_VALUE_CHARS } from "./policy.ts";
 
 export const GRANT_TYPE = {
   tokenExchange: "urn:ietf:params:oauth:grant-type:token-exchange",
@@ -32,7 +33,7 @@ const jsonText = <T extends z.ZodType>(schema: T) =>
 
 /** Facts the policy's conditions check: flat and small, so an approver can read them and a log line can hold them. */
 export const RequestContextSchema = z
-  .record(z.string().min(1).max(64), z.union([z.string().max(256), z.number(), z.boolean()]))
+  .record(z.string().min(1).max(64), z.union([z.string().max(MAX_CONTEXT_VALUE_CHARS), z.number(), z.boolean()]))
   .refine((context) => Object.keys(context).length <= 32, { message: "has more than 32 keys" });
 
 /**
@@ -62,14 +63,19 @@ export const TokenRequestSchema = z.object({
 /**
  * POST /bc-authorize (OpenID CIBA §7.1): the same use-case parameters as /token, no grant_type. Hints that
  * name an end-user are accepted and ignored: the approvers come from the policy, never from the agent.
+ *
+ * `binding_message` is what the approver compares with the agent's screen (CIBA §7.1), so it must read the same
+ * everywhere: control characters, line separators and format characters (`\p{Cf}`: bidi overrides, zero-width
+ * joiners and spaces, which could make "BLUE-42" display as another code) are refused, not silently removed.
  */
 export const BackchannelRequestSchema = TokenRequestSchema.omit({ grant_type: true, auth_req_id: true }).extend({
   binding_message: z
     .string()
+    // Before trimming, which would silently drop a leading or trailing U+FEFF instead of refusing it.
+    .regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*$/u, "must be one line of plain text")
     .trim()
     .min(1)
     .max(128)
-    .regex(/^[^\p{Cc}]*$/u, "must be one line of plain text")
     .optional(),
 });
 

@@ -3,7 +3,7 @@ import { z } from "zod";
 /** POST /usage: what one token actually consumed, in the units of its `limits` (e.g. `{"max_rows": 37}`). */
 export const UsageReportSchema = z
   .object({
-    /** The access token reported on; omitted when it is the request's own bearer token. */
+    /** The access token reported on. Required: a report without it is refused as at /introspect ("parameter "token" is required"). */
     token: z.string().min(1).max(8192).optional(),
     units: z
       .record(z.string().min(1).max(64), z.number().int().min(0).max(1e12))

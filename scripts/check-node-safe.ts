@@ -12,13 +12,13 @@ import { PROJECT_ROOT } from "./policy-path.ts";
 
 if (process.argv.includes("--help")) {
   console.log(
-    "usage: node scripts/check-node-safe.ts\nChecks that test/core, test/lib and test/e2e (run in plain Node) never load workerd-only code.",
+    "usage: node scripts/check-node-safe.ts\nChecks that test/core, test/lib, test/e2e and test/fuzz/{core,verifier} (run in plain Node) never load workerd-only code.",
   );
   process.exit(0);
 }
 
 /** The folders of vitest's Node projects (vitest.config.ts). */
-const NODE_TESTS = ["test/core", "test/lib", "test/e2e"];
+const NODE_TESTS = ["test/core", "test/lib", "test/e2e", "test/fuzz/core", "test/fuzz/verifier"];
 /** Folders whose code needs the Workers runtime (bindings, Durable Objects, HTMLRewriter, text-module assets). */
 const WORKERD_ONLY = new Set(["worker", "durable-objects"]);
 /**

@@ -104,10 +104,12 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
 
   const onLog = (log: WorkerdStructuredLog): void => {
     // Cheap test first: under load nearly every line is an info request log, and parsing each would cost the runner CPU.
-    if (!keepRequestLogs && log.level !== "error" && !log.message.includes('"level":"error"')) return;
+    if (!keepRequestLogs && log.level !== "error" && !log.message.includes('"level":"error"') && process.env.WRIT_TEST_LOGS !== "all")
+      return;
     const fields = parseJsonObject(log.message);
     // Unhandled errors would otherwise only surface as a bare 500 in the failing test.
-    if (log.level === "error" || fields?.level === "error") process.stderr.write(`[worker] ${log.message}\n`);
+    if (process.env.WRIT_TEST_LOGS === "all" || log.level === "error" || fields?.level === "error")
+      process.stderr.write(`[worker] ${log.message}\n`);
     const requestId = fields?.request_id;
     if (!keepRequestLogs || fields === undefined || typeof requestId !== "string") return;
     requestLogs.set(requestId, fields);

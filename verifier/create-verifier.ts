@@ -1,4 +1,4 @@
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JWTVerifyGetKey, jwtVerify } from "jose";
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
 import { ACCESS_TOKEN_TYP, type AccessTokenClaims, AccessTokenClaimsSchema, type ApprovalClaim } from "../schemas/access-token.ts";
 import { fromJoseError, WritVerifyError } from "./errors.ts";
 import { createIntrospector } from "./introspection.ts";
@@ -87,7 +87,7 @@ export type Verifier = {
 export function createVerifier(options: VerifierOptions): Verifier {
   const resolved = resolveOptions(options);
   const getKey = keyResolver(resolved.keys);
-  const { issuer, audience, algorithms, clockToleranceSeconds } = resolved;
+  const { issuer, audience, algorithms, clockToleranceSeconds, maxTokenAgeSeconds } = resolved;
   const introspect = resolved.introspection === undefined ? undefined : createIntrospector(resolved.introspection);
 
   async function verify(token: string, verifyOptions: VerifyOptions = {}): Promise<WritGrant> {
@@ -96,7 +96,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (token.length > MAX_TOKEN_CHARS)
       throw new WritVerifyError("ERR_WRIT_TOKEN_MALFORMED", `token longer than ${MAX_TOKEN_CHARS} characters`);
 
-    let payload: unknown;
+    let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, getKey, {
         algorithms,
@@ -106,10 +106,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
         typ: ACCESS_TOKEN_TYP,
         clockTolerance: clockToleranceSeconds,
         requiredClaims: REQUIRED_CLAIMS,
+        ...(maxTokenAgeSeconds === undefined ? {} : { maxTokenAge: maxTokenAgeSeconds }),
       }));
     } catch (error) {
       throw fromJoseError(error);
     }
+    checkIssuedAt(payload, clockToleranceSeconds);
     const grant = grantFrom(payload, scopes);
     // Only a token that passes every offline check is worth a round trip: forgeries never reach the broker.
     if (introspect !== undefined) await introspect({ token, jti: grant.jti, audience: grant.audience, expiresAt: grant.expiresAt });
@@ -119,11 +121,23 @@ export function createVerifier(options: VerifierOptions): Verifier {
   return Object.freeze({ issuer, audience, online: introspect !== undefined, verify });
 }
 
+/**
+ * `iat` (RFC 7519 §4.1.6) is the broker's own clock, so it never signs a token dated ahead: one that is was minted to
+ * be used later (a stolen signing key stocking up), and an age limit measured from a made-up moment would let it live
+ * longer. jose checks `iat` only under `maxTokenAge`; this refuses it either way. (jose has already refused a missing
+ * or non-number `iat`.)
+ */
+function checkIssuedAt(payload: JWTPayload, clockToleranceSeconds: number): void {
+  const nowSeconds = Math.floor(Date.now() / 1000);
+  if (typeof payload.iat === "number" && payload.iat > nowSeconds + clockToleranceSeconds)
+    throw new WritVerifyError("ERR_WRIT_NOT_YET_VALID", '"iat" claim is in the future, beyond the clock tolerance');
+}
+
 function keyResolver(keys: ResolvedOptions["keys"]): JWTVerifyGetKey {
   if (keys.kind === "local") return typeof keys.jwks === "function" ? keys.jwks : createLocalJWKSet(keys.jwks);
   return createRemoteJWKSet(keys.url, {
     [customFetch]: jwksFetch(keys.fetch ?? ((url, init) => fetch(url, init))),
-    ...(keys.cacheMaxAgeMs === undefined ? {} : { cacheMaxAge: keys.cacheMaxAgeMs }),
+    cacheMaxAge: keys.cacheMaxAgeMs,
     ...(keys.cooldownMs === undefined ? {} : { cooldownDuration: keys.cooldownMs }),
   });
 }

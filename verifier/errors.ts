@@ -78,7 +78,7 @@ function codeForJoseError(error: errors.JOSEError): WritVerifyErrorCode {
     case "ERR_JWT_EXPIRED":
       return "ERR_WRIT_EXPIRED";
     case "ERR_JWT_CLAIM_VALIDATION_FAILED":
-      return codeForClaim((error as errors.JWTClaimValidationFailed).claim);
+      return codeForClaim(error as errors.JWTClaimValidationFailed);
     // NOT_SUPPORTED is reachable from the token itself (an unknown `crit` extension), so it is the token's fault.
     case "ERR_JOSE_NOT_SUPPORTED":
     case "ERR_JWS_INVALID":
@@ -99,7 +99,7 @@ function codeForJoseError(error: errors.JOSEError): WritVerifyErrorCode {
   }
 }
 
-function codeForClaim(claim: string): WritVerifyErrorCode {
+function codeForClaim({ claim, reason }: errors.JWTClaimValidationFailed): WritVerifyErrorCode {
   switch (claim) {
     case "typ":
       return "ERR_WRIT_TYP_INVALID";
@@ -109,6 +109,9 @@ function codeForClaim(claim: string): WritVerifyErrorCode {
       return "ERR_WRIT_AUDIENCE_INVALID";
     case "nbf":
       return "ERR_WRIT_NOT_YET_VALID";
+    // Under `maxTokenAge` jose refuses a future `iat` itself (a too-old one is `ERR_JWT_EXPIRED`); a non-number is bad claims.
+    case "iat":
+      return reason === "check_failed" ? "ERR_WRIT_NOT_YET_VALID" : "ERR_WRIT_CLAIMS_INVALID";
     default:
       return "ERR_WRIT_CLAIMS_INVALID";
   }

@@ -18,6 +18,7 @@ export { WritVerifyError, type WritVerifyErrorCode } from "./errors.ts";
 export {
   DEFAULT_ALGORITHMS,
   DEFAULT_INTROSPECTION_CACHE_SECONDS,
+  DEFAULT_JWKS_CACHE_MAX_AGE_MS,
   type IntrospectionFetch,
   type IntrospectionOptions,
   type JwksFetch,

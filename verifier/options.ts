@@ -24,6 +24,12 @@ export const DEFAULT_ALGORITHMS: readonly VerifierAlgorithm[] = ["ES256", "EdDSA
 export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 30;
 /** Tokens live minutes; a leeway beyond five would let an expired token outlive its own TTL. */
 export const MAX_CLOCK_TOLERANCE_SECONDS = 300;
+/**
+ * How long fetched keys are trusted before a refetch: the broker's JWKS `Cache-Control: max-age` (60 s), so a key
+ * the broker stops publishing (a retired `previous` key, a leaked one pulled) stops verifying within a minute.
+ * jose's own default (`createRemoteJWKSet` option `cacheMaxAge`, 600 000 ms) would keep trusting it for ten.
+ */
+export const DEFAULT_JWKS_CACHE_MAX_AGE_MS = 60_000;
 
 /** The fetch used for the JWKS. Plain `fetch`, a service binding's `fetch`, or a test double all fit. */
 export type JwksFetch = (url: string, init: RequestInit) => Promise<Response>;
@@ -83,11 +89,19 @@ export type VerifierOptions = {
   jwks?: JSONWebKeySet | JWTVerifyGetKey;
   /** Default ES256, EdDSA and Ed25519. Asymmetric algorithms only. */
   algorithms?: readonly VerifierAlgorithm[];
-  /** Leeway for `exp` and `nbf` against clock skew. Default 30, at most 300. */
+  /** Leeway for `exp`, `nbf` and `iat` against clock skew. Default 30, at most 300. */
   clockToleranceSeconds?: number;
+  /**
+   * Refuse tokens issued longer ago than this (jose `maxTokenAge`, measured from `iat`, within the leeway), whatever
+   * their `exp`: a service that wants fresher tokens than the broker's TTL. A positive integer; default: no limit.
+   */
+  maxTokenAgeSeconds?: number;
   /** Fetch for the JWKS (and `/introspect`, unless `introspection.fetch` is given), e.g. a service binding's `fetch`. Default: the global `fetch`. */
   fetch?: JwksFetch;
-  /** How long fetched keys are trusted before a refetch (jose `cacheMaxAge`, default 10 minutes). */
+  /**
+   * How long fetched keys are trusted before a refetch (jose `cacheMaxAge`). Default 60 000, the broker's JWKS
+   * max-age: a key removed from the JWKS stops verifying within it. (jose's own default is 10 minutes.)
+   */
   cacheMaxAgeMs?: number;
   /** Minimum time between refetches that an unknown `kid` may trigger (jose `cooldownDuration`, default 30 s). */
   cooldownMs?: number;
@@ -103,9 +117,10 @@ export type ResolvedOptions = {
   audience: string;
   algorithms: VerifierAlgorithm[];
   clockToleranceSeconds: number;
+  maxTokenAgeSeconds: number | undefined;
   keys:
     | { kind: "local"; jwks: JSONWebKeySet | JWTVerifyGetKey }
-    | { kind: "remote"; url: URL; fetch?: JwksFetch; cacheMaxAgeMs?: number; cooldownMs?: number };
+    | { kind: "remote"; url: URL; fetch?: JwksFetch; cacheMaxAgeMs: number; cooldownMs?: number };
   introspection?: ResolvedIntrospection;
 };
 
@@ -125,6 +140,7 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
     audience: options.audience,
     algorithms: checkAlgorithms(options.algorithms),
     clockToleranceSeconds: checkClockTolerance(options.clockToleranceSeconds),
+    maxTokenAgeSeconds: checkMaxTokenAge(options.maxTokenAgeSeconds),
     keys: checkKeySource(options, issuer),
   };
   if (options.introspection !== undefined) resolved.introspection = checkIntrospection(options.introspection, options.fetch, issuer);
@@ -173,6 +189,13 @@ function checkClockTolerance(seconds: number | undefined): number {
   return seconds;
 }
 
+function checkMaxTokenAge(seconds: number | undefined): number | undefined {
+  if (seconds === undefined) return undefined;
+  if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 1)
+    throw misuse("maxTokenAgeSeconds must be a positive integer number of seconds");
+  return seconds;
+}
+
 function checkKeySource(options: VerifierOptions, issuer: string): ResolvedOptions["keys"] {
   const { jwks, jwksUri, fetch, cacheMaxAgeMs, cooldownMs } = options;
   if (jwks !== undefined) {
@@ -192,7 +215,7 @@ function checkKeySource(options: VerifierOptions, issuer: string): ResolvedOptio
     kind: "remote",
     url,
     fetch,
-    cacheMaxAgeMs: checkDuration(cacheMaxAgeMs, "cacheMaxAgeMs", true),
+    cacheMaxAgeMs: checkDuration(cacheMaxAgeMs, "cacheMaxAgeMs", true) ?? DEFAULT_JWKS_CACHE_MAX_AGE_MS,
     cooldownMs: checkDuration(cooldownMs, "cooldownMs", false),
   };
 }

@@ -3,6 +3,7 @@ import { log } from "../lib/log.ts";
 import type { AppEnv } from "./app-env.ts";
 import { auditAs } from "./audit/note.ts";
 import { allowOnly, refuse } from "./http/refuse.ts";
+import { failureLimit } from "./middleware/failure-limit.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { adminAgentRoutes } from "./routes/admin-agents.ts";
 import { adminAuditRoutes } from "./routes/admin-audit.ts";
@@ -12,6 +13,7 @@ import { backchannelRoute } from "./routes/bc-authorize.ts";
 import { devOutboxRoutes } from "./routes/dev-outbox.ts";
 import { jwksRoute, metadataRoute } from "./routes/discovery.ts";
 import { introspectRoute } from "./routes/introspect.ts";
+import { keyReportRoute } from "./routes/key-report.ts";
 import { pageAssetRoutes } from "./routes/page-assets.ts";
 import { passkeyEnrolmentRoutes } from "./routes/passkey-enrolment.ts";
 import { revokeRoute } from "./routes/revoke.ts";
@@ -21,6 +23,8 @@ import { usageRoute } from "./routes/usage.ts";
 export const app = new Hono<AppEnv>();
 
 app.use(requestLog());
+// A network that keeps failing to authenticate is refused (429) before any route does any work.
+app.use(failureLimit());
 // Which audit event each endpoint's requests are, declared where the routes are (POST /token says it per grant).
 app.use("/bc-authorize", auditAs("ciba_request"));
 app.use("/introspect", auditAs("introspection"));
@@ -39,6 +43,8 @@ app.post("/bc-authorize", backchannelRoute);
 app.post("/introspect", introspectRoute);
 app.post("/revoke", revokeRoute);
 app.post("/usage", usageRoute);
+// Not named with auditAs: the route names its event only for a verified report (forged ones must leave no durable row).
+app.post("/keys/report", keyReportRoute);
 app.route("/", adminAgentRoutes());
 app.route("/", adminAuditRoutes());
 app.route("/", adminViewRoutes());
@@ -48,7 +54,7 @@ app.route("/", passkeyEnrolmentRoutes());
 app.route("/", pageAssetRoutes());
 
 // RFC 9110 §15.5.6: the endpoints exist, so another method gets 405 and the methods that work, not 404.
-for (const path of ["/token", "/bc-authorize", "/introspect", "/revoke", "/usage"]) app.all(path, allowOnly("POST"));
+for (const path of ["/token", "/bc-authorize", "/introspect", "/revoke", "/usage", "/keys/report"]) app.all(path, allowOnly("POST"));
 for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/jwks.json"]) app.all(path, allowOnly("GET", "HEAD"));
 
 app.notFound((c) => refuse(c, { code: "not_found" }));

@@ -4,6 +4,7 @@ import type { ApproverPasskeys } from "../durable-objects/approver-passkeys.ts";
 import type { AuditLog } from "../durable-objects/audit-log.ts";
 import type { DevOutbox } from "../durable-objects/dev-outbox.ts";
 import type { DevSigningKey } from "../durable-objects/dev-signing-key.ts";
+import type { NoiseCounter } from "../durable-objects/noise-counter.ts";
 
 /** Bindings from wrangler.toml plus secrets. Read through `readConfig`, never directly, so misconfiguration fails in one place. */
 export interface WritEnv {
@@ -38,6 +39,12 @@ export interface WritEnv {
   DEV_OUTBOX_STORE: DurableObjectNamespace<DevOutbox>;
   APPROVAL_MAIL: SendEmail;
   AUDIT_LOG: DurableObjectNamespace<AuditLog>;
+  /** Unauthenticated failures, counted per day (worker/audit/noise-trail.ts). */
+  NOISE_COUNTER: DurableObjectNamespace<NoiseCounter>;
+  /** Unauthenticated failures per client network (worker/middleware/failure-limit.ts); `[[ratelimits]]` in wrangler.toml. */
+  FAILURE_LIMITER: RateLimit;
+  /** Failed admin authentication per client network: a tighter budget against guessing the admin token. */
+  ADMIN_AUTH_LIMITER: RateLimit;
   /** Days an audit shard is kept before it is pruned to its head hash (default 400). */
   AUDIT_RETENTION_DAYS?: string;
 }

@@ -12,6 +12,11 @@ export type Outcome = {
   reason?: string;
   /** For identity failures: which check failed (private: log and audit only, never the wire). */
   failure?: string;
+  /**
+   * Which agent a request that failed to authenticate said it was (its assertion's `iss`/`sub` or `client_id`):
+   * UNVERIFIED, so an admin can see who is being impersonated. Never used to route or attribute a record.
+   */
+  claimed_agent?: string;
   detail?: string;
   agent?: string;
   use_case?: string;

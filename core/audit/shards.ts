@@ -10,7 +10,12 @@ export function shardOf(agent: string | undefined, ts: number): string {
 
 /** Every shard that may hold events of these agents between `from` and `to` (epoch ms), oldest day first. */
 export function shardsBetween(agents: readonly string[], from: number, to: number): string[] {
-  const shards: string[] = [];
-  for (let day = Math.floor(from / DAY_MS) * DAY_MS; day < to; day += DAY_MS) for (const agent of agents) shards.push(shardOf(agent, day));
-  return shards;
+  return daysBetween(from, to).flatMap((day) => agents.map((agent) => `${agent}/${day}`));
+}
+
+/** Every UTC day (`YYYY-MM-DD`) that overlaps [from, to) (epoch ms), oldest first. */
+export function daysBetween(from: number, to: number): string[] {
+  const days: string[] = [];
+  for (let day = Math.floor(from / DAY_MS) * DAY_MS; day < to; day += DAY_MS) days.push(utcDay(day));
+  return days;
 }

@@ -1,4 +1,5 @@
 import { decodeJwt, decodeProtectedHeader, errors, importJWK, type JWTPayload, jwtVerify } from "jose";
+import { KEY_REPORT_TYP } from "../../schemas/key-report.ts";
 import type { AgentPublicJwk } from "../../schemas/policy.ts";
 import type { CompiledPolicy } from "../policy/compile-policy.ts";
 import type { IdentityFailure } from "../refusals.ts";
@@ -23,7 +24,10 @@ export type AssertionResult = { ok: true; value: VerifiedAssertion } | { ok: fal
 
 export type AssertionExpectations = {
   policy: CompiledPolicy;
-  /** RFC 7523 §3: the issuer identifier or the token endpoint URL. */
+  /**
+   * This server's names as an assertion audience: its issuer identifier first, then what an audience array may list
+   * beside it (the token endpoint URL). RFC 7523bis: an assertion must name the issuer, and nothing foreign.
+   */
   audiences: readonly string[];
   /** When the client also sent client_id, the assertion must be about that client (RFC 7521 §4.2). */
   clientId?: string | undefined;
@@ -37,14 +41,19 @@ const keyCache = new Map<string, Promise<CryptoKey>>();
 export async function verifyAgentAssertion(jwt: string, expect: AssertionExpectations): Promise<AssertionResult> {
   let alg: string | undefined;
   let kid: string | undefined;
+  let typ: unknown;
   let agentId: unknown;
   let subject: unknown;
   try {
-    ({ alg, kid } = decodeProtectedHeader(jwt));
+    ({ alg, kid, typ } = decodeProtectedHeader(jwt));
     ({ iss: agentId, sub: subject } = decodeJwt(jwt));
   } catch {
     return refuse("malformed");
   }
+  // RFC 8725 §3.11: a leaked-key report (POST /keys/report) is signed with the same key; its own typ keeps it from
+  // ever passing as a client assertion or a subject token.
+  if (typeof typ === "string" && typ.toLowerCase().replace(/^application\//, "") === KEY_REPORT_TYP)
+    return refuse("malformed", `typ ${typ}`);
   if (alg === undefined || !ALLOWED_ALGORITHMS.has(alg)) return refuse("algorithm_not_allowed", `alg ${String(alg)}`);
   if (typeof agentId !== "string" || agentId !== subject) return refuse("issuer_subject_mismatch");
   if (expect.clientId !== undefined && expect.clientId !== agentId) return refuse("client_id_mismatch");
@@ -55,6 +64,8 @@ export async function verifyAgentAssertion(jwt: string, expect: AssertionExpecta
   if (!jwk)
     return refuse(kid !== undefined && agent.keys.some((k) => k.kid === kid) ? "key_type_mismatch" : "unknown_key", `kid ${String(kid)}`);
 
+  const [issuer] = expect.audiences;
+  if (issuer === undefined) throw new TypeError("verifyAgentAssertion: audiences must name the issuer first");
   let payload: JWTPayload;
   try {
     const key = await importAgentKey(agentId, jwk, alg);
@@ -62,7 +73,9 @@ export async function verifyAgentAssertion(jwt: string, expect: AssertionExpecta
       algorithms: [alg],
       issuer: agentId,
       subject: agentId,
-      audience: [...expect.audiences],
+      // Audience injection (RFC 7523bis): a malicious authorization server can get a client to sign for Writ's token
+      // endpoint URL, never for Writ's issuer identifier. So the issuer must be named: as the string, or in the array.
+      audience: issuer,
       currentDate: expect.now,
       clockTolerance: ASSERTION_CLOCK_TOLERANCE_SECONDS,
       requiredClaims: ["exp", "jti"],
@@ -70,6 +83,9 @@ export async function verifyAgentAssertion(jwt: string, expect: AssertionExpecta
   } catch (error) {
     return refuse(...classify(error));
   }
+  // jose found the issuer in the array; a foreign audience beside it means the assertion was also meant for someone else.
+  if (Array.isArray(payload.aud) && !payload.aud.every((audience) => expect.audiences.includes(audience)))
+    return refuse("wrong_audience", "foreign audience beside the issuer");
   const jti = payload.jti;
   const exp = payload.exp as number;
   if (typeof jti !== "string" || jti.length === 0 || jti.length > MAX_JTI_CHARS) return refuse("missing_claim", "jti");

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { type Agent, type Policy, PolicySchema, type UseCase } from "../../schemas/policy.ts";
+import { compileContextPatterns } from "./context-patterns.ts";
 
 /** The policy in the shape the hot path wants: lookups by id and regular expressions compiled once per isolate. */
 export type CompiledPolicy = {
@@ -8,6 +9,8 @@ export type CompiledPolicy = {
   useCases: ReadonlyMap<string, UseCase>;
   /** use case id → context key → anchored pattern */
   contextPatterns: ReadonlyMap<string, ReadonlyMap<string, RegExp>>;
+  /** Every approver of any use case, normalised (`normaliseEmail`): who may enrol a passkey. */
+  approvers: ReadonlySet<string>;
 };
 
 /** Misconfiguration, not bad input: thrown at startup, in `npm run policy:check` and in tests, never mapped to a 400. */
@@ -24,20 +27,16 @@ export function compilePolicy(document: unknown): CompiledPolicy {
   const parsed = PolicySchema.safeParse(document);
   if (!parsed.success) throw new PolicyError(describeIssues(parsed.error));
   const policy = parsed.data;
-  const contextPatterns = new Map<string, Map<string, RegExp>>();
-  for (const useCase of policy.use_cases) {
-    const patterns = new Map<string, RegExp>();
-    for (const [key, rule] of Object.entries(useCase.conditions.context)) {
-      // Anchored so that "TICKET-\d+" cannot be satisfied by "x TICKET-1 DROP TABLE".
-      if (rule.pattern !== undefined) patterns.set(key, new RegExp(`^(?:${rule.pattern})$`, "u"));
-    }
-    contextPatterns.set(useCase.id, patterns);
-  }
+  // A pattern that backtracks catastrophically would let an agent stall the isolate with its context value (ReDoS).
+  const compiled = compileContextPatterns(policy);
+  if (!compiled.ok) throw new PolicyError(compiled.problems);
   return {
     document: policy,
     agents: new Map(policy.agents.map((a) => [a.id, a])),
     useCases: new Map(policy.use_cases.map((u) => [u.id, u])),
-    contextPatterns,
+    contextPatterns: compiled.patterns,
+    // The schema has normalised every address already.
+    approvers: new Set(policy.use_cases.flatMap((u) => u.approval?.approvers ?? [])),
   };
 }
 

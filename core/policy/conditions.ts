@@ -1,4 +1,4 @@
-import type { Conditions, TimeWindow } from "../../schemas/policy.ts";
+import { type Conditions, MAX_CONTEXT_VALUE_CHARS, type TimeWindow } from "../../schemas/policy.ts";
 import type { RequestContext } from "../../schemas/token-request.ts";
 import type { Reason } from "../refusals.ts";
 
@@ -20,13 +20,17 @@ export function failedCondition(
 ): Reason | undefined {
   if (conditions.time_windows && !withinTimeWindows(conditions.time_windows, now)) return { code: "outside_time_window" };
   for (const [key, rule] of Object.entries(conditions.context)) {
-    const value = request.context?.[key];
+    // Own keys only: `constructor` or `toString` must not count as sent just because every object inherits them.
+    const value = request.context !== undefined && Object.hasOwn(request.context, key) ? request.context[key] : undefined;
     if (value === undefined) {
       if (rule.required) return { code: "context_missing", key };
       continue;
     }
     const pattern = patterns.get(key);
-    if (pattern && !pattern.test(String(value))) return { code: "context_mismatch", key };
+    if (pattern === undefined) continue;
+    const text = String(value);
+    // The cap comes before the match: matching time grows with the value, and the agent chooses the value (ReDoS).
+    if (text.length > MAX_CONTEXT_VALUE_CHARS || !pattern.test(text)) return { code: "context_mismatch", key };
   }
   if (conditions.intent === "required" && !request.intent) return { code: "intent_required" };
   return undefined;

@@ -16,5 +16,7 @@ export type AdminAuthFailure =
 export type AdminReason =
   | { code: "admin_unconfigured" }
   | { code: "admin_auth"; why: AdminAuthFailure }
+  /** CSRF: a state-changing request carrying the admin's ambient credential (Access) sent from another site. */
+  | { code: "cross_site_request" }
   | { code: "unknown_agent" }
   | { code: "invalid_query"; detail: string };

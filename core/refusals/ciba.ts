@@ -9,4 +9,6 @@ export type CibaReason =
   | { code: "approval_denied" }
   | { code: "approval_cancelled" }
   | { code: "approval_expired" }
-  | { code: "approval_collected" };
+  | { code: "approval_collected" }
+  /** At collection: the policy changed since the approval in a way the token cannot simply be narrowed to. */
+  | { code: "approval_outdated"; detail: string };

@@ -10,6 +10,7 @@ export type ServiceReason =
   | { code: "json_body_unreadable"; limitBytes: number }
   | { code: "json_body_malformed" }
   | { code: "usage_report_invalid"; path: string }
-  | { code: "usage_token_missing" }
+  /** /usage: the caller is not a service (no credential, the access token itself, the admin token). */
+  | { code: "usage_service_required" }
   | { code: "usage_token_invalid" }
   | { code: "usage_token_unknown" };

@@ -17,4 +17,7 @@ export const LEDGER_MIGRATIONS = [
   // Audit events written with the token they describe, until their audit shard has them. AUTOINCREMENT: a seq is
   // never reused, so the shard can recognise (and skip) a batch it already has.
   `CREATE TABLE audit_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, shard TEXT NOT NULL, body TEXT NOT NULL);`,
+  // Approved CIBA requests whose token may still be collected, so the kill switch can cancel them too (issue 11).
+  // until: epoch ms after which the request can no longer yield a token anyway (its deadline plus the longest lease).
+  `CREATE TABLE approved_requests (approval_id TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;`,
 ];

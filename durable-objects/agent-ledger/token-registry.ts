@@ -58,6 +58,11 @@ export class TokenRegistry {
     this.#sql.exec("UPDATE agent_state SET disabled = 0, changed_at = ?", now);
   }
 
+  /** Whether a token with this id was recorded (and not yet purged). */
+  has(jti: string): boolean {
+    return this.#sql.exec("SELECT 1 FROM issued_tokens WHERE jti = ?", jti).toArray().length > 0;
+  }
+
   record(charge: Charge, now: number): void {
     this.#sql.exec(
       "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units) VALUES (?, ?, ?, ?, ?)",

@@ -3,8 +3,10 @@ import { describe, expect, it, vi } from "vitest";
 import { parseAuthReqId } from "../../core/approvals/auth-req-id.ts";
 import { adminPage, signIn } from "../support/admin.ts";
 import { ISSUER } from "../support/assertions.ts";
+import { auditAll } from "../support/audit.ts";
 import { linkOf, sentMails, startApproval } from "../support/ciba.ts";
 import { attributesOf, decodeEntities, formOf, SECURITY_HEADERS, textOf } from "../support/html.ts";
+import { fetchFrom, freshNetworkAddress, networkOf, waitForNoise } from "../support/noise.ts";
 import { ADMIN_BEARER, exchange } from "../support/requests.ts";
 
 const REFUND = "billing.invoices.refund";
@@ -55,6 +57,15 @@ describe("GET /admin: who may look", () => {
     expect(await attributesOf(html, "#admin-token", "type")).toEqual(["password"]);
     expect(html).not.toContain("support-bot");
     expect(html).not.toContain("<script");
+  });
+
+  it("keeps no durable record of a browser loading the sign-in form, however often", async () => {
+    const ip = freshNetworkAddress();
+    for (let i = 0; i < 5; i++) expect((await fetchFrom(ip, "/admin")).status).toBe(401);
+    // A wrong token from the same network afterwards: once its count is in, the form's requests have long finished.
+    expect((await fetchFrom(ip, "/admin", { headers: { authorization: "Bearer guess" } })).status).toBe(401);
+    await waitForNoise(1, (row) => row.network === networkOf(ip));
+    expect((await auditAll()).filter((r) => r.ip === ip)).toEqual([]);
   });
 
   it("answers a wrong bearer token with the sign-in form and a reason, and records the failure", async () => {
@@ -150,6 +161,20 @@ describe("GET /admin: recent decisions", () => {
       const row = await textOf(html, 'tr[data-type="token_request"][data-decision="issued"] td.intent');
       expect(decodeEntities(row ?? "")).toBe(intent);
     });
+  });
+});
+
+describe("GET /admin: unauthenticated noise", () => {
+  it("shows refusals of nobody in particular as counts, with the most frequent reasons, never as decisions", async () => {
+    for (let i = 0; i < 3; i++) expect((await adminPage({ authorization: `Bearer guess-${i}` })).response.status).toBe(401);
+
+    await eventually(async (html) => {
+      expect(Number(await textOf(html, "#noise-hour"))).toBeGreaterThanOrEqual(3);
+      expect(Number(await textOf(html, "#noise-day"))).toBeGreaterThanOrEqual(3);
+      expect(await textOf(html, '#noise tr[data-noise-rank="1"]')).toMatch(/^1 admin_auth:bad_token × \d+ unknown × \d+/);
+    });
+    const { html } = await adminPage(ADMIN_BEARER);
+    expect(html).not.toContain('data-type="admin_auth_failure"');
   });
 });
 

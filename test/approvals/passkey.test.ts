@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { describe, expect, it } from "vitest";
-import { assertionOptions, challengeFromNonce, relyingParty } from "../../worker/approvals/passkey.ts";
+import { approverPasskeys, assertionOptions, challengeFromNonce, relyingParty } from "../../worker/approvals/passkey.ts";
 import { type OpenedApproval, openApproval, pagePath, stored } from "../support/approval-fixture.ts";
 import { approverApp, call, enrolPasskey, postForm } from "../support/approver-app.ts";
 import { attributesOf, formOf, textOf } from "../support/html.ts";
@@ -36,6 +36,12 @@ describe("relying party and assertion options", () => {
       rpID: "writ.example.com",
     });
     expect(() => relyingParty({ ISSUER: "not a url" })).toThrow(/misconfigured/);
+  });
+
+  it("keeps one passkey store per person, whatever the spelling of the address (issue 11)", () => {
+    const dana = env.APPROVER_PASSKEYS.idFromName("dana@example.com").toString();
+    for (const spelling of ["dana@example.com", "Dana@Example.com", "DANA@EXAMPLE.COM"])
+      expect(approverPasskeys(env, spelling).id.toString(), spelling).toBe(dana);
   });
 
   it("uses the view's nonce (UTF-8) as the challenge and asks for user verification", async () => {

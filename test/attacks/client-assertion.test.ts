@@ -4,7 +4,7 @@
  * wire, name the failed check only in the log, and leave the agent's replay ledger untouched.
  */
 import { describe, expect, it } from "vitest";
-import { agentPrivateJwk, assertionClaims, assertionFor, jtiOf, signWithAgentKey } from "../support/assertions.ts";
+import { agentPrivateJwk, assertionClaims, assertionFor, ISSUER, jtiOf, signWithAgentKey } from "../support/assertions.ts";
 import { FORGERIES, handSignedAssertion, signWithAttackerKey } from "../support/forgeries.ts";
 import type { RequestLogLine } from "../support/logs.ts";
 import { CLIENT_ASSERTION_TYPE } from "../support/oauth.ts";
@@ -41,8 +41,35 @@ describe("genuine assertions (the baseline the attacks bend)", () => {
     expectIssued(await postToken(clientCredentialsForm(await handSignedAssertion("support-bot", { alg: "ES256", kid: "support-bot-1" }))));
   });
 
-  it("accepts the token endpoint URL as the assertion audience (RFC 7523 §3 item 3)", async () => {
-    expectIssued(await postToken(tokenExchangeForm(await assertionFor("support-bot", { audience: TOKEN_ENDPOINT }))));
+  it("accepts an audience array holding nothing but the issuer and the token endpoint URL", async () => {
+    for (const aud of [[ISSUER], [ISSUER, TOKEN_ENDPOINT], [TOKEN_ENDPOINT, ISSUER]])
+      expectIssued(await postToken(clientCredentialsForm(await signWithAgentKey("support-bot", assertionClaims("support-bot", { aud })))));
+  });
+});
+
+/**
+ * Audience injection (draft-ietf-oauth-rfc7523bis, Hosseyni et al. 2025): a malicious authorization server names
+ * Writ's token endpoint as one of its own endpoints, so an agent talking to it signs an assertion for that URL, and
+ * the attacker replays it here. An assertion counts only when it names Writ's issuer identifier, which such an
+ * attacker cannot make a client sign for; an array may add the token endpoint URL and nothing else.
+ */
+describe("audience injection (RFC 7523bis)", () => {
+  const FOREIGN = "https://as.evil.example.com/token";
+  it.each<[string, string | string[]]>([
+    ["the token endpoint URL as its only audience", TOKEN_ENDPOINT],
+    ["an audience array of the token endpoint URL alone", [TOKEN_ENDPOINT]],
+    ["an audience array that adds a foreign audience to the issuer and the token endpoint", [ISSUER, TOKEN_ENDPOINT, FOREIGN]],
+    ["an audience array that puts a foreign audience before the issuer", [FOREIGN, ISSUER]],
+    ["an audience array that adds the issuer with a trailing slash", [ISSUER, `${ISSUER}/`]],
+    ["an empty audience array", []],
+  ])("rejects a genuine assertion with %s, burning nothing", async (_label, aud) => {
+    const before = await ledgerJtis("support-bot");
+    const assertion = await signWithAgentKey("support-bot", assertionClaims("support-bot", { aud }));
+    expectInvalidClient(await postToken(clientCredentialsForm(assertion)), "wrong_audience");
+    expectInvalidSubjectToken(await postToken(tokenExchangeForm(assertion)), "wrong_audience");
+    expect(await ledgerJtis("support-bot")).toEqual(before);
+    expect(before).not.toContain(jtiOf(assertion));
+    await expectAgentStillServed("support-bot");
   });
 });
 

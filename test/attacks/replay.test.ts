@@ -7,6 +7,7 @@ import { evictDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { assertionClaims, assertionFor, jtiOf, signWithAgentKey } from "../support/assertions.ts";
+import { approvalIdOf, approvalState, letTimePass, pollForm, startApproval } from "../support/ciba.ts";
 import { signWithAttackerKey } from "../support/forgeries.ts";
 import { formPost } from "../support/http.ts";
 import { type RequestLogLine, withRequestLog } from "../support/logs.ts";
@@ -197,5 +198,32 @@ describe("proofs that are refused are not burnt", () => {
     expectRefusal(refused, { status: 400, error: "invalid_scope", reason: "use_case_not_allowed" });
     expect(await ledgerJtis("support-bot")).toEqual(before);
     expectIssued(await postToken(clientCredentialsForm(assertion)));
+  });
+});
+
+describe("replayed CIBA polls", () => {
+  it("refuses a replayed poll before it touches the request, so the real agent is not pushed into slow_down", async () => {
+    const started = await startApproval("billing-agent", { scope: "billing.invoices.refund", intent: "replayed poll" });
+    const { auth_req_id } = await started.json<{ auth_req_id: string }>();
+    const approvalId = approvalIdOf(auth_req_id);
+    const form = await pollForm("billing-agent", auth_req_id);
+    expectRefusal(await postToken(form), { status: 400, error: "authorization_pending", reason: "authorization_pending" });
+    const afterRealPoll = await approvalState(approvalId);
+    const ledger = await ledgerJtis("billing-agent");
+
+    // The attacker captured the poll and sends it again at once: refused as a replay, and nothing moves.
+    expectInvalidClient(await postToken(form), "replayed");
+    expect(await approvalState(approvalId)).toEqual(afterRealPoll);
+    expect(afterRealPoll).toMatchObject({ status: "pending", interval_s: 5 });
+    expect(await ledgerJtis("billing-agent")).toEqual(ledger);
+
+    // CIBA §11: the real agent polls again one interval (5 s) after its own poll, and is still on time.
+    await letTimePass(approvalId, { seconds: 5 });
+    expectRefusal(await postToken(await pollForm("billing-agent", auth_req_id)), {
+      status: 400,
+      error: "authorization_pending",
+      reason: "authorization_pending",
+      description: "the approvers have not decided yet",
+    });
   });
 });

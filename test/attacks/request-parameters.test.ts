@@ -113,7 +113,7 @@ describe("context and intent", () => {
       status: 400,
       error: "invalid_request",
       reason: "invalid_parameter",
-      description: 'parameter "context" is invalid: is not valid JSON',
+      description: 'parameter "context" is invalid: (root): is not valid JSON',
     });
     await expectNotBurnt(assertion, before);
   });

@@ -1,10 +1,10 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { expectNoSecrets, expectWellFormed, probe } from "../support/audit.ts";
+import { auditAll, expectNoSecrets, expectWellFormed, probe } from "../support/audit.ts";
 import { countBy, itHoldsNoSecrets, recordOf, Secrets } from "../support/audit-completeness.ts";
 import { sentMails } from "../support/ciba.ts";
-import { formOf } from "../support/html.ts";
+import { formOf, textOf } from "../support/html.ts";
 import { CIBA_GRANT } from "../support/oauth.ts";
 
 /**
@@ -115,7 +115,15 @@ describe("audit completeness: human approval (CIBA)", () => {
       approver: "erin@example.com",
       decision: "approve",
     });
-    expect(recordOf(records, p, 8)).toMatchObject({ type: "approval_view", approval_id: approvalId, status: 410, decision: "error" });
+    // A genuine link refused (the request is decided) is filed with the agent's other records.
+    expect(recordOf(records, p, 8)).toMatchObject({
+      type: "approval_view",
+      agent: "billing-agent",
+      approval_id: approvalId,
+      status: 410,
+      decision: "error",
+      reason: "decided",
+    });
 
     // Never the link token, the nonce, the auth_req_id secret, an assertion or the access token.
     expectWellFormed(records);
@@ -139,6 +147,51 @@ describe("audit completeness: human approval (CIBA)", () => {
     expect((await p.get(`${link.pathname}${link.search}`)).status).toBe(200);
     const records = await p.records(5);
     expect(records.find((r) => r.type === "approval_view")).toMatchObject({ agent: "billing-agent", use_case: "billing.invoices.refund" });
+  });
+});
+
+describe("audit completeness: a refused approval form", () => {
+  // Issue 11 item 8: a re-POST of a used form was recorded as decision `approve` (status 410) in the `_broker`
+  // shard, so counting approvals over-counted and the agent's own trail missed it.
+  it("records a re-POST of a used form as an error with its reason in the agent's chain, never as an approve", async () => {
+    const p = probe("ciba-repost");
+    const started = await p.post("/bc-authorize", {
+      ...(await secrets.clientAuth("billing-agent")),
+      scope: "billing.invoices.refund",
+      intent: `refund invoice INV-${crypto.randomUUID().slice(0, 8)} (re-POST)`,
+    });
+    const { auth_req_id } = await started.json<{ auth_req_id: string }>();
+    const approvalId = auth_req_id.split(".")[0] ?? "";
+    secrets.keep(auth_req_id);
+    const link = new URL((await sentMails(approvalId)).find((m) => m.to === "dana@example.com")?.link ?? "");
+    secrets.keep(link.searchParams.get("t") ?? "");
+    const form = await formOf(await (await p.get(`${link.pathname}${link.search}`)).text(), "approve-form");
+    secrets.keep(form.nonce ?? "");
+    expect((await p.post(`/approvals/${approvalId}`, form)).status).toBe(200);
+    const again = await p.post(`/approvals/${approvalId}`, form);
+    expect(again.status).toBe(410);
+    expect(await textOf(await again.text(), "h1")).toBe("Link already used");
+
+    // 1 request + 3 emails + 1 view + the decision + the refused re-POST.
+    const records = await p.records(7);
+    expect(records).toHaveLength(7);
+    const refused = recordOf(records, p, 3);
+    expect(refused).toMatchObject({
+      type: "approval_decision",
+      agent: "billing-agent",
+      approval_id: approvalId,
+      decision: "error",
+      reason: "link_used",
+      status: 410,
+    });
+    expect(Object.values(refused)).not.toContain("approve");
+    // Counting approvals counts the one that happened.
+    const decisions = records.filter((r) => r.type === "approval_decision");
+    expect(decisions.map((r) => r.decision).sort()).toEqual(["approve", "error"]);
+    expect(recordOf(records, p, 2)).toMatchObject({ decision: "approve", status: 200, approver: "dana@example.com" });
+    // In the agent's own chain, where an admin filtering on the agent finds it.
+    const agentTrail = await auditAll({ agent: "billing-agent" });
+    expect(agentTrail.filter((r) => r.request_id === p.requestIds[3])).toEqual([refused]);
   });
 });
 

@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { hashSecret } from "../../lib/crypto.ts";
-import { decideAs, FROZEN_GRANT, openTestApproval } from "../support/approval-fixture.ts";
+import { decideAs, FROZEN_GRANT, openTestApproval, stored } from "../support/approval-fixture.ts";
 
 const agent = FROZEN_GRANT.agentId;
 
@@ -137,6 +137,45 @@ describe("ApprovalRequest", () => {
     expect(await opened.stub.cancel(opened.now)).toBe("cancelled");
     expect(await decideAs(opened, "a@example.com", "approve")).toEqual({ ok: false, problem: "cancelled" });
     expect(await opened.stub.poll(opened.authReqSecretHash, agent, opened.now + 10_000)).toEqual({ status: "cancelled" });
+  });
+
+  it("expires an approved request whose token was not collected by the deadline (issue 11)", async () => {
+    const opened = await openTestApproval({ quorum: 1, request_ttl_seconds: 60 });
+    await decideAs(opened, "a@example.com", "approve");
+    expect(await opened.stub.poll(opened.authReqSecretHash, agent, opened.now + 60_000)).toEqual({ status: "expired" });
+    expect(await stored(opened)).toMatchObject({ status: "expired" });
+  });
+
+  it("lets a lease run to its own end, past the request's deadline", async () => {
+    const opened = await openTestApproval({ quorum: 1, request_ttl_seconds: 60, lease_seconds: 600 });
+    await decideAs(opened, "a@example.com", "approve", opened.now + 50_000);
+    expect((await opened.stub.poll(opened.authReqSecretHash, agent, opened.now + 70_000)).status).toBe("approved");
+    expect(await opened.stub.poll(opened.authReqSecretHash, agent, opened.now + 650_000)).toEqual({ status: "expired" });
+  });
+
+  it("cancels an approved request and a running lease, but leaves a collected token's request as it was", async () => {
+    const approved = await openTestApproval({ quorum: 1 });
+    await decideAs(approved, "a@example.com", "approve");
+    expect(await approved.stub.cancel(approved.now + 2000)).toBe("cancelled");
+    expect(await approved.stub.poll(approved.authReqSecretHash, agent, approved.now + 10_000)).toEqual({ status: "cancelled" });
+
+    const leased = await openTestApproval({ quorum: 1, lease_seconds: 600 });
+    await decideAs(leased, "a@example.com", "approve");
+    expect((await leased.stub.poll(leased.authReqSecretHash, agent, leased.now + 10_000)).status).toBe("approved");
+    expect(await leased.stub.cancel(leased.now + 11_000)).toBe("cancelled");
+    expect(await leased.stub.poll(leased.authReqSecretHash, agent, leased.now + 20_000)).toEqual({ status: "cancelled" });
+
+    const collected = await openTestApproval({ quorum: 1 });
+    await decideAs(collected, "a@example.com", "approve");
+    expect((await collected.stub.poll(collected.authReqSecretHash, agent, collected.now + 10_000)).status).toBe("approved");
+    expect(await collected.stub.cancel(collected.now + 11_000)).toBe("approved");
+  });
+
+  it("cancels a live request on a poll the agent's ledger no longer has on its books", async () => {
+    const opened = await openTestApproval({ quorum: 1 });
+    await decideAs(opened, "a@example.com", "approve");
+    expect(await opened.stub.poll(opened.authReqSecretHash, agent, opened.now + 10_000, true)).toEqual({ status: "cancelled" });
+    expect(await stored(opened)).toMatchObject({ status: "cancelled" });
   });
 
   it("grants tokens for the same request during a lease", async () => {

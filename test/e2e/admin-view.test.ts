@@ -129,6 +129,10 @@ describe("the admin view in Chromium", () => {
     expect(await text('tr[data-type="token_request"][data-decision="issued"] td.intent')).toBe(XSS_INTENT);
     expect(await page.locator("main script, main img").count()).toBe(0);
     expect(await text('tr[data-agent="support-bot"] li[data-budget="agent support-bot: 5000 tokens per day"]')).toContain("4999 of 5000");
+    // The refused sign-in was unauthenticated noise: counted under the decisions, never listed among them.
+    expect(Number(await text("#noise-day"))).toBeGreaterThanOrEqual(1);
+    expect(await text('#noise tr[data-noise-rank="1"]')).toContain("admin_auth:bad_token");
+    expect(await page.locator('tr[data-type="admin_auth_failure"]').count()).toBe(0);
     // No approver link anywhere on the page.
     expect(await page.locator('a[href*="/approvals/"]').count()).toBe(0);
     expect(await page.content()).not.toContain("?t=");

@@ -237,6 +237,12 @@ export const FORGERIES: Forgery[] = [
     make: () => signWithAgentKey("support-bot", assertionClaims("support-bot", { iss: undefined })),
   },
   {
+    name: "a JWT typed as a leaked-key report, with a client assertion's claims (RFC 8725 §3.11)",
+    agentId: "support-bot",
+    failure: "malformed",
+    make: () => signWithAgentKey("support-bot", assertionClaims("support-bot"), { typ: "writ-key-report+jwt" }),
+  },
+  {
     name: "an assertion for another audience",
     agentId: "support-bot",
     failure: "wrong_audience",
@@ -253,6 +259,13 @@ export const FORGERIES: Forgery[] = [
     agentId: "support-bot",
     failure: "wrong_audience",
     make: () => signWithAgentKey("support-bot", assertionClaims("support-bot", { aud: `${ISSUER}.evil.example.com` })),
+  },
+  // Audience injection (RFC 7523bis): a foreign audience beside the issuer (more cases: test/attacks/client-assertion.test.ts).
+  {
+    name: "an assertion whose audience array adds a foreign audience to the issuer",
+    agentId: "support-bot",
+    failure: "wrong_audience",
+    make: () => signWithAgentKey("support-bot", assertionClaims("support-bot", { aud: [ISSUER, "https://evil.example.com"] })),
   },
   {
     name: "an assertion without aud",

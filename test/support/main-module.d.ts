@@ -3,6 +3,6 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import("../../worker/index.ts");
-    durableNamespaces: "AgentLedger" | "DevSigningKey" | "ApprovalRequest" | "ApproverPasskeys" | "DevOutbox" | "AuditLog";
+    durableNamespaces: "AgentLedger" | "DevSigningKey" | "ApprovalRequest" | "ApproverPasskeys" | "DevOutbox" | "AuditLog" | "NoiseCounter";
   }
 }

@@ -1,10 +1,12 @@
 import { exportJWK, generateKeyPair } from "jose";
-import { beforeAll, describe, expect, it } from "vitest";
-import { createVerifier, WritVerifyError } from "../../verifier/index.ts";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { JWKS_MAX_AGE_SECONDS } from "../../core/keys/jwks-max-age.ts";
+import { createVerifier, DEFAULT_JWKS_CACHE_MAX_AGE_MS, WritVerifyError } from "../../verifier/index.ts";
 import { jwksEndpoint, signToken, type TestKey, testKey } from "../support/access-tokens.ts";
 import { ISSUER } from "../support/assertions.ts";
 import { CRM_API } from "../support/demo-policy.ts";
 import { rejectionOf } from "../support/rejection.ts";
+import { brokerGet } from "../support/requests.ts";
 
 const JWKS_URL = `${ISSUER}/.well-known/jwks.json`;
 
@@ -65,6 +67,31 @@ describe("remote JWKS", () => {
     await verifier.verify(await signToken(current));
     await verifier.verify(await signToken(current));
     expect(endpoint.requests).toHaveLength(2);
+  });
+
+  it("stops trusting a key the issuer no longer publishes within 60 s, the JWKS max-age (jose's default is 10 minutes)", async () => {
+    // A pulled key (leaked, or a retired `previous`) must not keep verifying for jose's default cacheMaxAge.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const endpoint = jwksEndpoint(current, next);
+      const verifier = createVerifier({ issuer: ISSUER, audience: CRM_API, fetch: endpoint.fetch });
+      await verifier.verify(await signToken(next));
+      endpoint.publish(current);
+      vi.setSystemTime(Date.now() + JWKS_MAX_AGE_SECONDS * 1000 - 1000);
+      await expect(verifier.verify(await signToken(next))).resolves.toMatchObject({ agent: "support-bot" });
+      expect(endpoint.requests).toHaveLength(1);
+      vi.setSystemTime(Date.now() + 2000);
+      expect(await codeOf(verifier.verify(await signToken(next)))).toBe("ERR_WRIT_KEY_UNKNOWN");
+      expect(endpoint.requests).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("caches the JWKS by default exactly as long as the broker's Cache-Control allows", async () => {
+    expect(DEFAULT_JWKS_CACHE_MAX_AGE_MS).toBe(JWKS_MAX_AGE_SECONDS * 1000);
+    const res = await brokerGet("/.well-known/jwks.json");
+    expect(res.headers.get("cache-control")).toContain(`max-age=${JWKS_MAX_AGE_SECONDS}`);
   });
 
   it.each([

@@ -33,6 +33,11 @@ describe("createVerifier options are checked once, at creation", () => {
     ["jwks that is not a key set", { ...base, jwks: { kty: "EC" } }],
     ["a negative cooldown", { ...base, cooldownMs: -1 }],
     ["a NaN cache max age", { ...base, cacheMaxAgeMs: Number.NaN }],
+    ["a zero maxTokenAgeSeconds", { ...base, maxTokenAgeSeconds: 0 }],
+    ["a negative maxTokenAgeSeconds", { ...base, maxTokenAgeSeconds: -60 }],
+    ["a fractional maxTokenAgeSeconds", { ...base, maxTokenAgeSeconds: 1.5 }],
+    ["an infinite maxTokenAgeSeconds", { ...base, maxTokenAgeSeconds: Number.POSITIVE_INFINITY }],
+    ["a maxTokenAgeSeconds written as jose's duration text", { ...base, maxTokenAgeSeconds: "5m" }],
   ])("throws TypeError for %s", (_label, options) => {
     expect(() => createVerifier(options as VerifierOptions)).toThrow(TypeError);
   });

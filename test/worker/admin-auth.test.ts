@@ -1,13 +1,11 @@
 import { env } from "cloudflare:workers";
 import { Hono } from "hono";
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from "jose";
 import { describe, expect, it, vi } from "vitest";
 import type { AppEnv } from "../../worker/app-env.ts";
 import { adminAuth } from "../../worker/middleware/admin-auth.ts";
+import { accessTeam } from "../support/cloudflare-access.ts";
 
-const TEAM = "https://acme.cloudflareaccess.com";
-const { privateKey, publicKey } = await generateKeyPair("RS256");
-const jwks = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: "k1", alg: "RS256" }] });
+const team = await accessTeam("https://acme.cloudflareaccess.com");
 
 function adminApp() {
   const app = new Hono<AppEnv>();
@@ -16,21 +14,21 @@ function adminApp() {
     c.set("outcome", {});
     await next();
   });
-  app.use("/admin/*", adminAuth({ accessKeys: () => jwks }));
+  app.use("/admin/*", adminAuth({ accessKeys: () => team.jwks }));
   app.get("/admin/ping", (c) => c.json({ ok: true, admin: c.get("outcome").admin }));
+  app.post("/admin/ping", (c) => c.json({ ok: true, admin: c.get("outcome").admin }));
   return app;
 }
 
-const accessEnv = { ...env, ACCESS_TEAM_DOMAIN: TEAM, ADMIN_ACCESS_AUD: "admin-aud", ADMIN_EMAILS: "ops@example.com, Root@example.com" };
+const accessEnv = {
+  ...env,
+  ACCESS_TEAM_DOMAIN: team.domain,
+  ADMIN_ACCESS_AUD: "admin-aud",
+  ADMIN_EMAILS: "ops@example.com, Root@example.com",
+};
 
 function accessJwt(claims: Record<string, unknown>, audience = "admin-aud") {
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: "RS256", kid: "k1" })
-    .setIssuer(TEAM)
-    .setAudience(audience)
-    .setIssuedAt()
-    .setExpirationTime("5m")
-    .sign(privateKey);
+  return team.assertion(claims, audience);
 }
 
 describe("admin authentication", () => {
@@ -65,5 +63,24 @@ describe("admin authentication", () => {
       { ...env, ADMIN_TOKEN: undefined },
     );
     expect(closed.status).toBe(503);
+  });
+
+  it("lets an Access identity change state only from the broker's own pages (CSRF), and asks nothing of the bearer token", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const access = { "cf-access-jwt-assertion": await accessJwt({ email: "ops@example.com" }) };
+    const post = (headers: Record<string, string>) => adminApp().request("/admin/ping", { method: "POST", headers }, accessEnv);
+
+    const crossSite = await post({ ...access, "sec-fetch-site": "cross-site" });
+    expect(crossSite.status).toBe(403);
+    expect(await crossSite.json()).toEqual({
+      error: "access_denied",
+      error_description: "cross-site request refused: admin actions must come from the broker's own pages or carry the bearer token",
+    });
+    expect((await post({ ...access, origin: "https://evil.example" })).status).toBe(403);
+    expect((await post({ ...access, "sec-fetch-site": "same-origin" })).status).toBe(200);
+    expect((await post({ ...access, origin: "http://localhost" })).status).toBe(200);
+    expect((await post({ authorization: "Bearer dev-admin-token", "sec-fetch-site": "cross-site" })).status).toBe(200);
+    expect(warn.mock.calls.filter(([line]) => String(line).includes('"event":"admin_cross_site_refused"'))).toHaveLength(2);
+    warn.mockRestore();
   });
 });

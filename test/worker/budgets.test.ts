@@ -82,17 +82,17 @@ describe("AgentLedger budget accounting", () => {
     expect((await ledger.issue([], charge(), rules, now)).ok).toBe(false);
   });
 
-  it("forgets a charge whose transaction rolled back: the failing call errs, the others' budgets stay exact", async () => {
+  it("refuses a charge whose token id was already recorded as a value: the others' budgets stay exact", async () => {
     const ledger = env.AGENT_LEDGER.getByName(`rollback-${crypto.randomUUID()}`);
     const now = Date.now();
     const first = charge();
     expect(await ledger.issue([], first, rules, now)).toEqual({ ok: true });
-    // Same jti again: its insert fails after its budget was charged, in the same group as a good call.
+    // Same jti again: refused before anything is written, in the same group as a good call.
     const [broken, good] = await Promise.allSettled([
       ledger.issue([], { ...charge(), jti: first.jti }, rules, now),
       ledger.issue([], charge(), rules, now),
     ]);
-    expect(broken.status).toBe("rejected");
+    expect(broken).toEqual({ status: "fulfilled", value: { ok: false, reason: "replayed", replayedJti: first.jti } });
     expect(good).toEqual({ status: "fulfilled", value: { ok: true } });
     // 200 of 250 rows used, not 300: a third token of 100 rows no longer fits, 50 rows remain.
     expect(await ledger.issue([], charge(), rules, now)).toMatchObject({ ok: false, reason: "budget" });

@@ -1,9 +1,7 @@
-import { env } from "cloudflare:workers";
 import { jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
-import { afterDecision } from "../../worker/approvals/lifecycle.ts";
 import { ISSUER } from "../support/assertions.ts";
-import { linkOf, pollApproval, sentMails, startApproval } from "../support/ciba.ts";
+import { approvalIdOf, decideByMail, letTimePass, pollApproval, sentMails, startApproval } from "../support/ciba.ts";
 import { CIBA_GRANT, type OAuthError } from "../support/oauth.ts";
 import { brokerGet, brokerJwks, brokerPostForm } from "../support/requests.ts";
 
@@ -14,20 +12,6 @@ async function start(params: Record<string, string> = REFUND): Promise<Started> 
   const res = await startApproval("billing-agent", params);
   expect(res.status).toBe(200);
   return res.json<Started>();
-}
-
-const approvalIdOf = (authReqId: string) => authReqId.split(".")[0] ?? "";
-
-/** Approve through the emailed link, as the page does after a view. */
-async function approveAs(approvalId: string, approver: string, decision: "approve" | "deny" = "approve") {
-  const link = await linkOf(await sentMails(approvalId), approver);
-  const stub = env.APPROVAL_REQUEST.getByName(approvalId);
-  const viewed = await stub.view(link.hash, Date.now());
-  if (!viewed.ok) throw new Error(viewed.problem);
-  const result = await stub.decide({ linkTokenHash: link.hash, nonce: viewed.nonce, decision, authMethod: "link", now: Date.now() });
-  // What the approval page does after every decision.
-  if (result.ok) await afterDecision(env, result, result.status);
-  return result;
 }
 
 describe("CIBA: POST /bc-authorize then poll /token", () => {
@@ -53,15 +37,11 @@ describe("CIBA: POST /bc-authorize then poll /token", () => {
     expect(pending.status).toBe(400);
     expect(await pending.json<OAuthError>()).toMatchObject({ error: "authorization_pending" });
 
-    expect(await approveAs(approvalId, "dana@example.com")).toMatchObject({ ok: true, status: "pending" });
-    expect(await approveAs(approvalId, "erin@example.com")).toMatchObject({ ok: true, status: "approved" });
+    expect(await decideByMail(approvalId, "dana@example.com")).toMatchObject({ ok: true, status: "pending" });
+    expect(await decideByMail(approvalId, "erin@example.com")).toMatchObject({ ok: true, status: "approved" });
 
-    // A fresh request object stands for "later": polls by the same agent are rate-limited by the interval.
-    await env.APPROVAL_REQUEST.getByName(approvalId);
-    const { runInDurableObject } = await import("cloudflare:test");
-    await runInDurableObject(env.APPROVAL_REQUEST.getByName(approvalId), (_i, state) => {
-      state.storage.sql.exec("UPDATE request SET last_poll_at = NULL");
-    });
+    // Polls by the same agent are rate-limited by the interval: let it pass (no sleeping).
+    await letTimePass(approvalId);
     const issued = await pollApproval("billing-agent", auth_req_id);
     expect(issued.status).toBe(200);
     const body = await issued.json<{ access_token: string; scope: string }>();
@@ -78,9 +58,7 @@ describe("CIBA: POST /bc-authorize then poll /token", () => {
     });
     expect((payload.approval as { request_hash: string }).request_hash).toMatch(/^[\w-]{43}$/);
 
-    await runInDurableObject(env.APPROVAL_REQUEST.getByName(approvalId), (_i, state) => {
-      state.storage.sql.exec("UPDATE request SET last_poll_at = NULL");
-    });
+    await letTimePass(approvalId);
     const again = await pollApproval("billing-agent", auth_req_id);
     expect(await again.json<OAuthError>()).toMatchObject({ error: "invalid_grant" });
   });
@@ -88,13 +66,13 @@ describe("CIBA: POST /bc-authorize then poll /token", () => {
   it("needs a member of every group: two approvals outside the finance group are not enough", async () => {
     const { auth_req_id } = await start({ ...REFUND, intent: "refund invoice INV-43" });
     const approvalId = approvalIdOf(auth_req_id);
-    expect(await approveAs(approvalId, "dana@example.com")).toMatchObject({ status: "pending" });
-    expect(await approveAs(approvalId, "frank@example.com")).toMatchObject({ status: "approved" });
+    expect(await decideByMail(approvalId, "dana@example.com")).toMatchObject({ status: "pending" });
+    expect(await decideByMail(approvalId, "frank@example.com")).toMatchObject({ status: "approved" });
   });
 
   it("answers access_denied after a deny", async () => {
     const { auth_req_id } = await start({ ...REFUND, intent: "refund invoice INV-44" });
-    await approveAs(approvalIdOf(auth_req_id), "frank@example.com", "deny");
+    await decideByMail(approvalIdOf(auth_req_id), "frank@example.com", "deny");
     const res = await pollApproval("billing-agent", auth_req_id);
     expect(res.status).toBe(403);
     expect(await res.json<OAuthError>()).toMatchObject({ error: "access_denied" });
@@ -106,7 +84,7 @@ describe("CIBA: POST /bc-authorize then poll /token", () => {
     const second = await start(params);
     expect(second.auth_req_id).toBe(first.auth_req_id);
     expect(await sentMails(approvalIdOf(first.auth_req_id))).toHaveLength(3);
-    await approveAs(approvalIdOf(first.auth_req_id), "dana@example.com", "deny");
+    await decideByMail(approvalIdOf(first.auth_req_id), "dana@example.com", "deny");
   });
 
   it("opens a new request when anything in it differs", async () => {
@@ -114,7 +92,7 @@ describe("CIBA: POST /bc-authorize then poll /token", () => {
     const second = await start({ ...REFUND, intent: "refund invoice INV-47" });
     expect(second.auth_req_id).not.toBe(first.auth_req_id);
     // Decided requests stop counting against the agent's open-request cap.
-    for (const { auth_req_id } of [first, second]) await approveAs(approvalIdOf(auth_req_id), "dana@example.com", "deny");
+    for (const { auth_req_id } of [first, second]) await decideByMail(approvalIdOf(auth_req_id), "dana@example.com", "deny");
   });
 
   it("refuses approval for a use case that needs none", async () => {

@@ -1,7 +1,8 @@
 import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { pollApproval, startApproval } from "../support/ciba.ts";
+import { switchOff, switchOn } from "../../worker/agents/kill-switch.ts";
+import { approvalIdOf, approvalState, decideByMail, pollApproval, startApproval } from "../support/ciba.ts";
 import type { OAuthError } from "../support/oauth.ts";
 import { ADMIN_BEARER, accessTokenFor, brokerGet, brokerPostForm, exchange, SERVICE_BEARER } from "../support/requests.ts";
 
@@ -75,6 +76,24 @@ describe("kill switch", () => {
     expect(await introspect(fresh)).toMatchObject({ active: true });
     // Tokens from before the switch stay dead: the watermark outlives re-enabling.
     expect(await introspect(live)).toEqual({ active: false });
+  });
+
+  it("switchOff cancels pending and approved requests alike and counts them; switchOn lets new tokens through", async () => {
+    const opened = async (intent: string) => {
+      const res = await startApproval("billing-agent", { scope: "billing.invoices.refund", intent });
+      return approvalIdOf((await res.json<{ auth_req_id: string }>()).auth_req_id);
+    };
+    const pendingId = await opened("switchOff pending");
+    const approvedId = await opened("switchOff approved");
+    await decideByMail(approvedId, "dana@example.com");
+    expect(await decideByMail(approvedId, "frank@example.com")).toMatchObject({ status: "approved" });
+
+    expect(await switchOff(env, "billing-agent", Date.now(), "admin")).toEqual({ cancelled: 2 });
+    expect(await approvalState(pendingId)).toMatchObject({ status: "cancelled" });
+    expect(await approvalState(approvedId)).toMatchObject({ status: "cancelled" });
+    expect((await exchange("billing-agent", { scope: "crm.customers.read" })).status).toBe(403);
+    expect(await switchOn(env, "billing-agent", Date.now())).toEqual({ cancelled: 0 });
+    expect((await exchange("billing-agent", { scope: "crm.customers.read" })).status).toBe(200);
   });
 
   it("keeps an agent switched off across eviction of its ledger", async () => {

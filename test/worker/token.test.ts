@@ -68,14 +68,17 @@ describe("POST /token issues a token for exactly one use case", () => {
     }
   });
 
-  it("accepts the token endpoint URL as the assertion audience", async () => {
+  it("refuses the token endpoint URL as the only assertion audience (RFC 7523bis: the issuer must be named)", async () => {
     const res = await brokerPostForm("/token", {
       grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
       subject_token: await assertionFor("support-bot", { audience: `${ISSUER}/token` }),
       subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
       scope: "crm.customers.read",
     });
-    expect(res.status).toBe(200);
+    expect({ status: res.status, body: await res.json() }).toEqual({
+      status: 400,
+      body: { error: "invalid_grant", error_description: "subject_token is invalid" },
+    });
   });
 
   it("accepts the same JWT as client assertion and subject token, once", async () => {

@@ -1,7 +1,10 @@
+import type { NoiseTally } from "../../core/audit/noise.ts";
 import { BROKER_SHARD_AGENT, shardsBetween } from "../../core/audit/shards.ts";
 import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
 import type { AuditFilter } from "../../durable-objects/audit-log.ts";
+import { HOUR_MS, MINUTE_MS } from "../../lib/time.ts";
 import type { AuditRecord } from "../../schemas/audit.ts";
+import { noiseBetween } from "../audit/noise-trail.ts";
 import type { WritEnv } from "../env.ts";
 import {
   type AgentRow,
@@ -14,15 +17,16 @@ import {
   recentDecisions,
 } from "./overview.ts";
 
-const HOUR_MS = 3_600_000;
 /** Newest decisions listed on the page. */
 export const DECISIONS_SHOWN = 50;
 /**
  * How far back the decision list looks, narrowed for a shard that holds more than one page in the wider window:
  * the page wants the newest events, and a shard reads oldest first.
  */
-const DECISION_WINDOWS_MS = [24 * HOUR_MS, HOUR_MS, 5 * 60_000] as const;
+const DECISION_WINDOWS_MS = [24 * HOUR_MS, HOUR_MS, 5 * MINUTE_MS] as const;
 const PAGE_SIZE = 500;
+/** The most frequent reasons, networks and claimed agents of unauthenticated noise shown. */
+export const NOISE_TOP_SHOWN = 5;
 /** A bound on reading one busy shard (PAGE_SIZE × this many records). */
 const MAX_PAGES = 20;
 
@@ -33,6 +37,8 @@ export type Overview = {
   decisions: DecisionRow[];
   /** The decision list is complete from this time on (epoch ms); earlier only if every shard was quiet. */
   decisionsSince: number;
+  /** Requests refused before anyone was identified: counted, never listed among the decisions. */
+  noise: { lastHour: NoiseTally; lastDay: NoiseTally };
 };
 
 /**
@@ -44,10 +50,12 @@ export async function loadOverview(env: WritEnv, policy: CompiledPolicy, now: nu
   const agents = [...policy.agents.values()];
   const shardAgents = [...policy.agents.keys(), BROKER_SHARD_AGENT];
   const ttl = longestRequestTtlMs(policy);
-  const [summaries, recent, approvalRecords] = await Promise.all([
+  const [summaries, recent, approvalRecords, lastHour, lastDay] = await Promise.all([
     Promise.all(agents.map((agent) => env.AGENT_LEDGER.getByName(agent.id).summary(agentRules(policy, agent), now))),
     Promise.all(shardsBetween(shardAgents, now - DECISION_WINDOWS_MS[0], now + 1).map((shard) => newestOf(env, shard, now))),
     ttl === 0 ? Promise.resolve([]) : approvalEvents(env, shardsBetween(shardAgents, now - ttl, now + 1), now - ttl),
+    noiseBetween(env, now - HOUR_MS, now + 1, NOISE_TOP_SHOWN),
+    noiseBetween(env, now - DECISION_WINDOWS_MS[0], now + 1, NOISE_TOP_SHOWN),
   ]);
   const rows = agents.map((agent, i) => agentRow(policy, agent, summaries[i] as (typeof summaries)[number]));
   const decisionsSince = Math.max(now - DECISION_WINDOWS_MS[0], ...recent.map((r) => r.since));
@@ -66,6 +74,7 @@ export async function loadOverview(env: WritEnv, policy: CompiledPolicy, now: nu
       DECISIONS_SHOWN,
     ),
     decisionsSince,
+    noise: { lastHour, lastDay },
   };
 }
 

@@ -151,6 +151,7 @@ const DECISION_TYPES: ReadonlySet<AuditEventType> = new Set([
   "revocation",
   "admin_action",
   "admin_auth_failure",
+  "key_report",
 ]);
 /** An agent polling a pending request every few seconds is not a decision worth a row. */
 const POLL_NOISE = new Set(["authorization_pending", "slow_down"]);

@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify } from "jose";
+import { normaliseEmail } from "../../schemas/policy.ts";
 import type { WritEnv } from "../env.ts";
 
 /**
@@ -52,7 +53,7 @@ export const remoteAccessKeys: AccessKeySource = (teamDomain) => {
 
 /**
  * Verifies an Access assertion for this approver: signature (RS256, team keys), `iss` = team domain,
- * `aud` ∋ the application's AUD tag, `exp`/`nbf`, and `email` equal to the approver (case-insensitively).
+ * `aud` ∋ the application's AUD tag, `exp`/`nbf`, and `email` the approver's (both normalised: case-insensitive).
  *
  * @example
  * const result = await verifyAccessJwt(c.req.header(ACCESS_JWT_HEADER), "ada@example.com", { settings, keys: remoteAccessKeys, now: new Date() });
@@ -65,7 +66,8 @@ export async function verifyAccessJwt(
 ): Promise<AccessResult> {
   const identity = await verifyAccessIdentity(token, options);
   if (!identity.ok) return identity;
-  if (identity.email.toLowerCase() !== approver.toLowerCase())
+  // Access and the policy spell one person the same way only once both are normalised.
+  if (normaliseEmail(identity.email) !== normaliseEmail(approver))
     return { ok: false, problem: "access_email_mismatch", detail: "Access identity is not the approver of this link" };
   return identity;
 }

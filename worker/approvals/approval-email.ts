@@ -2,6 +2,7 @@ import { EmailMessage } from "cloudflare:email";
 import { createMimeMessage } from "mimetext/browser";
 import { DEV_OUTBOX_NAME, type DevOutbox } from "../../durable-objects/dev-outbox.ts";
 import { log } from "../../lib/log.ts";
+import { multiLine, oneLine } from "../../lib/text.ts";
 import { utcDateTime } from "../../lib/time.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import { readConfig } from "../config.ts";
@@ -51,7 +52,8 @@ const SENDER_NAME = "Writ approvals";
 /**
  * Builds the approval email for one approver: a plain-text and an HTML part with everything needed to
  * judge the request, and the link. Pure: no I/O, no clock. Intent, context and binding message are written
- * by the agent, so they are escaped, stripped of control and bidi characters, and labelled as unverified.
+ * by the agent, so they are escaped, cleaned as the approval page cleans them (lib/text.ts: no control, bidi or
+ * zero-width characters), and labelled as unverified.
  *
  * @example
  * const mail = composeApprovalEmail({ from: env.APPROVAL_FROM, to: "alice@example.com", link, approvalId, grant,
@@ -203,22 +205,6 @@ function pairs(record: Record<string, string | number | boolean>): string {
   return Object.entries(record)
     .map(([key, value]) => `${key} = ${String(value)}`)
     .join(", ");
-}
-
-/** Control characters (CR/LF included: no header or line injection), bidi overrides and zero-width marks go. */
-function oneLine(text: string): string {
-  return text
-    .replace(/\p{Cf}/gu, "")
-    .replace(/[\p{Cc}\p{Zl}\p{Zp}]+/gu, " ")
-    .trim();
-}
-
-function multiLine(text: string): string {
-  return text
-    .replace(/\p{Cf}/gu, "")
-    .replace(/\r\n?|[\p{Zl}\p{Zp}]/gu, "\n")
-    .replace(/[^\P{Cc}\n]+/gu, " ")
-    .trim();
 }
 
 function clip(text: string, max: number): string {

@@ -4,12 +4,14 @@ import type { AuditExtra, Outcome } from "../../core/audit/outcome.ts";
 import { decide, type Grant, requestedGrant } from "../../core/policy/decide.ts";
 import { fail, ok, type Result } from "../../core/refusals.ts";
 import type { OpenApprovalInput } from "../../durable-objects/approval-request.ts";
-import { hashSecret, randomSecret } from "../../lib/crypto.ts";
+import { canonicalJson } from "../../lib/canonical-json.ts";
+import { hashSecret, randomSecret, sha256 } from "../../lib/crypto.ts";
 import { log } from "../../lib/log.ts";
+import type { RequestedGrant } from "../../schemas/approval.ts";
 import type { BackchannelRequest } from "../../schemas/token-request.ts";
 import { GRANT_TYPE } from "../../schemas/token-request.ts";
 import type { AuthenticatedAgent } from "../grants/authenticate-agent.ts";
-import { authenticateAgent } from "../grants/authenticate-agent.ts";
+import { authenticateAgent, unverifiedClaim } from "../grants/authenticate-agent.ts";
 import { type GrantContext, type GrantOutcome, withFacts } from "../grants/grant-context.ts";
 import { replayReason } from "../grants/issue-token.ts";
 import { requestedUseCaseId, useCaseRequest } from "../grants/use-case-grant.ts";
@@ -31,7 +33,7 @@ type OpenContext = GrantContext & { approvalOrigin: string; mailFrom: string };
  */
 export async function openApproval(request: BackchannelRequest, ctx: OpenContext): Promise<GrantOutcome<BackchannelResponse>> {
   const agent = await authenticateBackchannelClient(request, ctx);
-  if (!agent.ok) return withFacts(agent, {});
+  if (!agent.ok) return withFacts(agent, unverifiedClaim(request));
   const agentId = agent.value.agentId;
   const facts: Outcome = { agent: agentId };
 
@@ -49,7 +51,7 @@ export async function openApproval(request: BackchannelRequest, ctx: OpenContext
   if (!grant.needsApproval || !settings) return withFacts(fail({ code: "approval_not_needed", useCase: grant.useCase.id }), facts);
 
   const frozen = requestedGrant(grant);
-  const hash = await requestHash(frozen);
+  const hash = await approvalHash(frozen, request.binding_message);
   const now = ctx.now.getTime();
   const ids = newAuthReqId();
   const expiresAt = now + settings.request_ttl_seconds * 1000;
@@ -129,6 +131,19 @@ export async function openApproval(request: BackchannelRequest, ctx: OpenContext
   if (failed > 0) log("error", "approval_email_failed", { approval_id: ids.approvalId, failed, sent: sent.length - failed });
   facts.emails_sent = sent.length - failed;
   return withFacts(ok(backchannelResponse(ids.authReqId, expiresAt, now)), facts, extras);
+}
+
+/**
+ * What an approval is bound to, and so what makes two requests the same one: the frozen grant and the binding
+ * message. CIBA §7.1: the binding message is shown on the agent's side and to the approver "to interlock them";
+ * merging a request that carries another message would hand the agent an auth_req_id whose page shows a message
+ * the agent never displayed, and the approver would match (or reject) the wrong one. So a new message is a new
+ * request, mailed and shown with its own message; an identical one (same message, or none) still merges. Without a
+ * binding message the hash is the grant's own (`core/approvals/request-hash.ts`), as before.
+ */
+async function approvalHash(grant: RequestedGrant, bindingMessage: string | undefined): Promise<string> {
+  const hash = await requestHash(grant);
+  return bindingMessage === undefined ? hash : sha256(canonicalJson({ request_hash: hash, binding_message: bindingMessage }));
 }
 
 /** Separation of duties: an owner barred from approving gets no link at all. */

@@ -12,6 +12,7 @@ import { z } from "zod";
 import type { ApproverPasskeys, StoredCredential } from "../../durable-objects/approver-passkeys.ts";
 import { base64url, fromBase64url } from "../../lib/crypto.ts";
 import { parseJson } from "../../lib/json.ts";
+import { normaliseEmail } from "../../schemas/policy.ts";
 import { type ConfigSource, readConfig } from "../config.ts";
 import type { WritEnv } from "../env.ts";
 
@@ -67,9 +68,12 @@ export type PasskeyFailure = { ok: false; problem: PasskeyProblem; detail: strin
 export type VerifiedAssertion = { ok: true; credentialId: string; newCounter: number };
 export type VerifiedRegistration = { ok: true; credential: StoredCredential };
 
-/** The approver's passkeys: one object per approver, named by the lower-cased email (the policy's spelling may vary). */
+/**
+ * The approver's passkeys: one object per person, named by the normalised address, the same spelling the policy,
+ * the quorum and Access use. Callers check the address against the policy first: this creates the object.
+ */
 export function approverPasskeys(env: Pick<WritEnv, "APPROVER_PASSKEYS">, email: string): DurableObjectStub<ApproverPasskeys> {
-  return env.APPROVER_PASSKEYS.getByName(email.trim().toLowerCase());
+  return env.APPROVER_PASSKEYS.getByName(normaliseEmail(email));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { shardOf } from "../../core/audit/shards.ts";
-import { log } from "../../lib/log.ts";
+import { type LogFields, log } from "../../lib/log.ts";
 import { type AuditEvent, AuditEventSchema } from "../../schemas/audit.ts";
 import type { WritEnv } from "../env.ts";
 
@@ -11,24 +11,31 @@ import type { WritEnv } from "../env.ts";
 export async function recordAudit(env: WritEnv, events: AuditEvent[]): Promise<void> {
   const byShard = Map.groupBy(events, (event) => shardOf(event.agent, event.ts));
   await Promise.all(
-    [...byShard].map(async ([shard, shardEvents]) => {
+    [...byShard].map(([shard, shardEvents]) => {
       const batch = shardEvents.map(auditable);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await env.AUDIT_LOG.getByName(shard).append(shard, batch);
-          return;
-        } catch (error) {
-          if (attempt < 2) continue;
-          log("error", "audit_write_failed", {
-            shard,
-            events: JSON.stringify(batch),
-            message: error instanceof Error ? error.message : String(error),
-          });
-          return;
-        }
-      }
+      return tryTwice(() => env.AUDIT_LOG.getByName(shard).append(shard, batch), "audit_write_failed", {
+        shard,
+        events: JSON.stringify(batch),
+      });
     }),
   );
+}
+
+/**
+ * Runs a write after the response, retrying once. A write that still fails is logged at error level with `fields`
+ * (what was to be written) and the error's message, never thrown: the response has already gone.
+ */
+export async function tryTwice(write: () => Promise<unknown>, event: string, fields: LogFields): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await write();
+      return;
+    } catch (error) {
+      if (attempt < 2) continue;
+      log("error", event, { ...fields, message: error instanceof Error ? error.message : String(error) });
+      return;
+    }
+  }
 }
 
 /** The event as the schema allows it. A malformed event is a bug in Writ: record what can be recorded and say so loudly. */

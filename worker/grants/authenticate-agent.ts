@@ -1,7 +1,10 @@
+import { decodeJwt } from "jose";
+import type { Outcome } from "../../core/audit/outcome.ts";
 import { type AssertionExpectations, type AssertionResult, verifyAgentAssertion } from "../../core/identity/agent-assertion.ts";
 import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
 import { fail, ok, type Result } from "../../core/refusals.ts";
 import type { ProofUse } from "../../durable-objects/agent-ledger.ts";
+import { AgentSchema } from "../../schemas/policy.ts";
 import { CLIENT_ASSERTION_TYPE_JWT_BEARER, GRANT_TYPE, TOKEN_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
 
 /** Which parameter carried a proof, so that a replay is reported against the right one. */
@@ -65,4 +68,33 @@ async function authenticateClient(request: TokenRequest, ctx: Context): Promise<
 
 function expectations(ctx: Context): AssertionExpectations {
   return { policy: ctx.policy, audiences: ctx.audiences, now: ctx.now };
+}
+
+/** What a claimed agent is recorded as when the request named something that cannot be an agent id at all. */
+export const MALFORMED_CLAIM = "(not an agent id)";
+
+/**
+ * Which agent a request that failed to authenticate said it was, for the record: `client_id`, else the `iss` (or
+ * `sub`) of its client assertion or subject token, read WITHOUT verifying anything. It lets an admin see who is
+ * being impersonated; it must never route or attribute a record. Text that cannot be an agent id is not kept.
+ *
+ * @example
+ * const agent = await authenticateAgent(request, ctx);
+ * if (!agent.ok) return withFacts(agent, unverifiedClaim(request));
+ */
+export function unverifiedClaim(request: Pick<TokenRequest, "client_id" | "client_assertion" | "subject_token">): Outcome {
+  const claimed = request.client_id ?? claimedIssuer(request.client_assertion) ?? claimedIssuer(request.subject_token);
+  if (claimed === undefined) return {};
+  return { claimed_agent: AgentSchema.shape.id.safeParse(claimed).success ? claimed : MALFORMED_CLAIM };
+}
+
+function claimedIssuer(jwt: string | undefined): string | undefined {
+  if (jwt === undefined) return undefined;
+  try {
+    const { iss, sub } = decodeJwt(jwt);
+    return typeof iss === "string" ? iss : typeof sub === "string" ? sub : undefined;
+  } catch {
+    // Not a JWT: it names nobody.
+    return undefined;
+  }
 }

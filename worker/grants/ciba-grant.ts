@@ -1,15 +1,18 @@
 import { parseAuthReqId } from "../../core/approvals/auth-req-id.ts";
+import { eligibility, tally } from "../../core/approvals/quorum.ts";
 import type { Outcome } from "../../core/audit/outcome.ts";
 import { budgetRules } from "../../core/budgets/budget-rules.ts";
-import { assertNever, fail, type Reason } from "../../core/refusals.ts";
+import { decide, type Grant, type UseCaseRequest } from "../../core/policy/decide.ts";
+import { assertNever, fail, ok, type Reason, type Result } from "../../core/refusals.ts";
 import type { PollResult } from "../../durable-objects/approval-request.ts";
 import { hashSecret } from "../../lib/crypto.ts";
 import type { ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
+import { AGENT_USE_CASE_TYPE } from "../../schemas/authorization-details.ts";
 import { GRANT_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
-import { type AuthenticatedAgent, authenticateAgent } from "./authenticate-agent.ts";
+import { type AuthenticatedAgent, authenticateAgent, unverifiedClaim } from "./authenticate-agent.ts";
 import { type GrantContext, type GrantOutcome, withFacts } from "./grant-context.ts";
-import { burnProofs, type Issued, issueToken } from "./issue-token.ts";
+import { type Issued, issueToken, replayReason } from "./issue-token.ts";
 
 /**
  * The CIBA poll (OpenID CIBA §10.1, poll mode): the agent authenticates as a client, presents its auth_req_id
@@ -21,42 +24,111 @@ export async function cibaGrant(request: TokenRequest, ctx: GrantContext): Promi
     { ...request, grant_type: GRANT_TYPE.clientCredentials },
     { policy: ctx.policy, audiences: ctx.assertionAudiences, now: ctx.now },
   );
-  if (!agent.ok) return withFacts(agent, {});
+  if (!agent.ok) return withFacts(agent, unverifiedClaim(request));
   const facts: Outcome = { agent: agent.value.agentId };
   if (request.auth_req_id === undefined) return withFacts(fail({ code: "missing_parameter", parameter: "auth_req_id" }), facts);
   const parsed = parseAuthReqId(request.auth_req_id);
   if (!parsed) return withFacts(fail({ code: "auth_req_id_invalid" }), facts);
   facts.approval_id = parsed.approvalId;
 
+  // Every poll burns its assertion, first: a captured poll replayed is refused before it touches the request, so it
+  // can neither collect a token nor push the real agent into `slow_down` (issue 11). The proofs are spent here,
+  // so the token below is issued without them.
+  const now = ctx.now.getTime();
+  const admitted = await ctx.env.AGENT_LEDGER.getByName(agent.value.agentId).admitPoll(
+    agent.value.proofs.map(proofUse),
+    parsed.approvalId,
+    now,
+  );
+  if (!admitted.ok) return withFacts(fail(replayReason(agent.value, admitted.replayedJti)), facts);
   const approval = ctx.env.APPROVAL_REQUEST.getByName(parsed.approvalId);
-  const poll = await approval.poll(await hashSecret(parsed.secret), agent.value.agentId, ctx.now.getTime());
-  if (poll.status !== "approved") {
-    // Every poll burns its assertion, so a captured poll cannot be replayed once the request is approved.
-    const burnt = await burnProofs(ctx.env, agent.value, ctx.now);
-    return withFacts(burnt.ok ? fail(pollRefusal(poll.status)) : burnt, facts);
-  }
-  const issued = await issueApproved(agent.value, poll.grant, poll.approval, ctx, facts);
-  // The approval handed out its one token; if the ledger refused it (replay, budget, kill switch), hand it back.
+  const poll = await approval.poll(await hashSecret(parsed.secret), agent.value.agentId, now, !admitted.onBooks);
+  if (poll.status !== "approved") return withFacts(fail(pollRefusal(poll.status)), facts);
+  const issued = await issueApproved({ ...agent.value, proofs: [] }, poll.grant, poll.approval, ctx, facts);
+  // The approval handed out its one token; if the policy or the ledger refused it (a time window, a budget, the
+  // kill switch), hand it back: the agent may poll again until the request's deadline.
   if (!issued.ok) await approval.release();
   return issued;
 }
 
+/**
+ * The approval froze the request, but the policy may have changed since, or its conditions (a time window) may not
+ * hold now: the frozen request is decided again at `now`, and the token carries no more than the approvers saw.
+ */
 async function issueApproved(
   agent: AuthenticatedAgent,
-  grant: RequestedGrant,
+  frozen: RequestedGrant,
   approval: ApprovalClaim,
   ctx: GrantContext,
   facts: Outcome,
 ): Promise<GrantOutcome<Issued>> {
-  // The approval froze the request, but a redeploy may since have disabled the agent or withdrawn the use case.
-  const agentNow = ctx.policy.agents.get(agent.agentId);
-  const useCase = ctx.policy.useCases.get(grant.useCaseId);
-  if (agentNow?.status !== "active") return withFacts(fail({ code: "agent_disabled" }), facts);
-  if (!useCase?.agents.includes(agent.agentId)) return withFacts(fail({ code: "use_case_not_allowed", useCase: grant.useCaseId }), facts);
-  const withGrant: Outcome = { ...facts, use_case: grant.useCaseId, audience: grant.audience };
+  const withGrant: Outcome = { ...facts, use_case: frozen.useCaseId, audience: frozen.audience, intent: frozen.intent };
+  const decision = decide(ctx.policy, agent.agentId, frozenRequest(frozen), ctx.now);
+  if (!decision.ok) return withFacts(decision, withGrant);
+  const current = decision.value;
+  if (!stillApproved(current, approval.approved_by))
+    return withFacts(
+      fail({ code: "approval_outdated", detail: "its approvals no longer meet the use case's approvers and quorum" }),
+      withGrant,
+    );
+  const grant = narrowToApproval(frozen, current);
+  if (!grant.ok) return withFacts(grant, withGrant);
   // Pending and refused requests cost nothing: the budget is charged here, when the token is issued.
   const keys = await ctx.keys();
-  return issueToken(ctx, agent, grant, budgetRules(agentNow, useCase), withGrant, { keys, tokenExchange: false, approval });
+  return issueToken(ctx, agent, grant.value, budgetRules(current.agent, current.useCase), withGrant, {
+    keys,
+    tokenExchange: false,
+    approval,
+  });
+}
+
+/** The frozen grant asked for again, exactly: its use case narrowed to its actions and locations, its audience, intent and context. */
+function frozenRequest(frozen: RequestedGrant): UseCaseRequest {
+  return {
+    authorizationDetails: [{ type: AGENT_USE_CASE_TYPE, use_case: frozen.useCaseId, actions: frozen.actions, locations: frozen.locations }],
+    audience: frozen.audience,
+    intent: frozen.intent,
+    context: frozen.context,
+  };
+}
+
+/** The approvals given still approve under today's settings, counting only people who are still approvers (and not the barred owner). */
+function stillApproved(current: Grant, approvedBy: readonly string[]): boolean {
+  const settings = current.useCase.approval;
+  if (!settings) return true;
+  const votes = approvedBy
+    .filter((approver) => eligibility(settings, approver, current.agent.owner, []).ok)
+    .map((approver) => ({ approver, decision: "approve" as const }));
+  return tally(settings, votes) === "approved";
+}
+
+/**
+ * Never wider than what the approvers saw, nor than today's policy: the shorter TTL, and for each limit the tighter
+ * value. Numeric limits are caps (a token costs them against the daily budgets): the smaller wins, and a cap only
+ * one side has is kept. Any other limit that differs cannot be ordered, so the approval no longer fits it.
+ */
+function narrowToApproval(frozen: RequestedGrant, current: Grant): Result<RequestedGrant> {
+  const limits: RequestedGrant["limits"] = {};
+  for (const name of new Set([...Object.keys(frozen.limits), ...Object.keys(current.limits)])) {
+    const value = tighter(frozen.limits[name], current.limits[name]);
+    if (value === undefined) return fail({ code: "approval_outdated", detail: `limit ${name} changed` });
+    limits[name] = value;
+  }
+  return ok({ ...frozen, limits, ttlSeconds: Math.min(frozen.ttlSeconds, current.ttlSeconds) });
+}
+
+type Limit = RequestedGrant["limits"][string];
+
+/** The tighter of two values of one limit, or undefined when they cannot be ordered. */
+function tighter(approved: Limit | undefined, today: Limit | undefined): Limit | undefined {
+  if (approved === today) return approved;
+  if (approved === undefined) return typeof today === "number" ? today : undefined;
+  if (today === undefined) return typeof approved === "number" ? approved : undefined;
+  return typeof approved === "number" && typeof today === "number" ? Math.min(approved, today) : undefined;
+}
+
+function proofUse({ jti, expiresAt }: AuthenticatedAgent["proofs"][number]): { jti: string; expiresAt: number } {
+  return { jti, expiresAt };
 }
 
 function pollRefusal(status: Exclude<PollResult["status"], "approved">): Reason {

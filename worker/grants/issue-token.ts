@@ -81,14 +81,6 @@ async function chargeLedger(
   }
 }
 
-export async function burnProofs(env: WritEnv, agent: AuthenticatedAgent, now: Date): Promise<Result<void>> {
-  const admitted = await env.AGENT_LEDGER.getByName(agent.agentId).admit(
-    agent.proofs.map(({ jti, expiresAt }) => ({ jti, expiresAt })),
-    Math.floor(now.getTime() / 1000),
-  );
-  return admitted.ok ? { ok: true, value: undefined } : fail(replayReason(agent, admitted.replayedJti));
-}
-
 export function replayReason(agent: AuthenticatedAgent, replayedJti: string): Reason {
   const source = agent.proofs.find((p) => p.jti === replayedJti)?.source;
   return source === "subject_token"

@@ -3,14 +3,14 @@ import { budgetRules } from "../../core/budgets/budget-rules.ts";
 import { decide, requestedGrant, type UseCaseRequest } from "../../core/policy/decide.ts";
 import { fail } from "../../core/refusals.ts";
 import { GRANT_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
-import { authenticateAgent } from "./authenticate-agent.ts";
+import { authenticateAgent, unverifiedClaim } from "./authenticate-agent.ts";
 import { type GrantContext, type GrantOutcome, withFacts } from "./grant-context.ts";
 import { type Issued, issueToken } from "./issue-token.ts";
 
 /** Token exchange (RFC 8693) and client_credentials: authenticate, decide, burn the proofs, sign. */
 export async function useCaseGrant(request: TokenRequest, ctx: GrantContext): Promise<GrantOutcome<Issued>> {
   const agent = await authenticateAgent(request, { policy: ctx.policy, audiences: ctx.assertionAudiences, now: ctx.now });
-  if (!agent.ok) return withFacts(agent, {});
+  if (!agent.ok) return withFacts(agent, unverifiedClaim(request));
   const facts: Outcome = { agent: agent.value.agentId, use_case: requestedUseCaseId(request) };
   const decision = decide(ctx.policy, agent.value.agentId, useCaseRequest(request), ctx.now);
   if (!decision.ok) return withFacts(decision, facts);

@@ -20,7 +20,11 @@ export async function parseFormRequest<S extends z.ZodType<object>>(raw: Request
   // RFC 9396 §5 gives malformed authorization_details its own error code.
   if (parameter === "authorization_details")
     return fail({ code: "invalid_authorization_details", detail: describeDetailIssue(issue?.path.slice(1) ?? [], detail) });
-  return fail({ code: "invalid_parameter", parameter, detail: parameter === "context" ? `is invalid: ${detail}` : "is invalid" });
+  return fail({
+    code: "invalid_parameter",
+    parameter,
+    detail: parameter === "context" ? `is invalid: ${issue?.path.slice(1).map(String).join(".") || "(root)"}: ${detail}` : "is invalid",
+  });
 }
 
 /** e.g. `authorization_details[0].actions: …`, so the agent's developer finds the bad member at once. */

@@ -4,6 +4,7 @@ import type { AdminAuthFailure, Reason } from "../../core/refusals.ts";
 import { sameSecret } from "../../lib/crypto.ts";
 import { log } from "../../lib/log.ts";
 import { ADMIN_SESSION_COOKIE, verifyAdminSession } from "../admin/admin-session.ts";
+import { sameOrigin } from "../admin/same-origin.ts";
 import type { AppEnv } from "../app-env.ts";
 import { ACCESS_JWT_HEADER, type AccessKeySource, remoteAccessKeys, verifyAccessIdentity } from "../approvals/access-jwt.ts";
 import { note } from "../audit/note.ts";
@@ -29,6 +30,10 @@ export type AdminAuthOptions = {
  * JWT for the admin application (ADMIN_ACCESS_AUD) whose email is one of ADMIN_EMAILS. With neither
  * configured the admin API is closed (503), never open. Every refusal is logged. Only where a route opts in
  * (`session: true`, the admin page) does a GET also accept the browser session cookie that POST /admin/session sets.
+ *
+ * CSRF: Access and the session are ambient credentials (a cookie the browser sends with any request to this origin,
+ * cross-site ones included), so a request they authorise may change state only when it comes from the broker's own
+ * pages (`sameOrigin`). The bearer token is sent only by a caller that chose to send it: no check needed.
  */
 export function adminAuth(options: AdminAuthOptions = {}): MiddlewareHandler<AppEnv> {
   const accessKeys = options.accessKeys ?? remoteAccessKeys;
@@ -44,7 +49,7 @@ export function adminAuth(options: AdminAuthOptions = {}): MiddlewareHandler<App
       const identity = await verifyAccessIdentity(assertion, { settings: access.settings, keys: accessKeys, now: nowOf(c) });
       if (identity.ok && access.emails.has(identity.email.toLowerCase())) {
         signedIn(c, identity.email);
-        return next();
+        return ambientAllowed(c) ? next() : refuseCrossSite(c);
       }
       return refuseAdmin(c, identity.ok ? "access_email_not_admin" : identity.problem, options.onRefused);
     }
@@ -55,7 +60,7 @@ export function adminAuth(options: AdminAuthOptions = {}): MiddlewareHandler<App
       const check = await verifyAdminSession(cookie, config.adminToken ?? "", nowOf(c).getTime());
       if (!check.ok) return refuseAdmin(c, check.problem, options.onRefused);
       signedIn(c, "session", check.session.id);
-      return next();
+      return ambientAllowed(c) ? next() : refuseCrossSite(c);
     }
     const presented = bearerToken(authorization);
     if (presented === undefined) return refuseAdmin(c, "no_credential", options.onRefused);
@@ -73,6 +78,17 @@ function signedIn(c: Context<AppEnv>, admin: string, session?: string): void {
 
 function isSafeMethod(method: string): boolean {
   return method === "GET" || method === "HEAD";
+}
+
+/** An ambient credential authorises reading from anywhere, and changing state only from the broker's own pages. */
+function ambientAllowed(c: Context<AppEnv>): boolean {
+  return isSafeMethod(c.req.method) || sameOrigin(c);
+}
+
+/** The admin's browser was made to send this (CSRF): refused, and recorded under the admin's name so they see it. */
+function refuseCrossSite(c: Context<AppEnv>): Response {
+  log("warn", "admin_cross_site_refused", { request_id: c.get("requestId"), path: c.req.path, admin: c.get("admin") });
+  return refuse(c, { code: "cross_site_request" });
 }
 
 /** Every admin authentication failure is logged and audited; the admin page answers with its sign-in form instead. */

@@ -1,6 +1,7 @@
 import type { FC, PropsWithChildren } from "hono/jsx";
+import { OVERFLOW, type Top } from "../../core/audit/noise.ts";
 import type { AuditEventType } from "../../schemas/audit.ts";
-import type { Overview } from "../admin/load-overview.ts";
+import { NOISE_TOP_SHOWN, type Overview } from "../admin/load-overview.ts";
 import { type AgentRow, type AgentStatus, type DecisionRow, type PendingRow, RECENT_TOKENS_SHOWN } from "../admin/overview.ts";
 import { ago, utc } from "./format.ts";
 import { Layout, page, type RenderedPage } from "./layout.tsx";
@@ -14,7 +15,7 @@ import { Layout, page, type RenderedPage } from "./layout.tsx";
 export type OverviewPageInput = { overview: Overview; admin: string; signOut: boolean };
 
 export function renderOverview({ overview, admin, signOut }: OverviewPageInput): RenderedPage {
-  const { now, agents, pending, decisions, decisionsSince } = overview;
+  const { now, agents, pending, decisions, decisionsSince, noise } = overview;
   return page(
     200,
     <Layout title="Admin" mainClass="admin wide">
@@ -66,8 +67,8 @@ export function renderOverview({ overview, admin, signOut }: OverviewPageInput):
       <section id="decisions">
         <h2>Recent decisions</h2>
         <p class="muted">
-          The newest {decisions.length} since {utc(decisionsSince)}, from the audit trail. Polls still waiting and admin reads are left out;{" "}
-          <code>GET /admin/audit</code> has everything.
+          The newest {decisions.length} since {utc(decisionsSince)}, from the audit trail. Polls still waiting, admin reads and
+          unauthenticated noise (below) are left out; <code>GET /admin/audit</code> has every recorded event.
         </p>
         {decisions.length === 0 ? (
           <p class="muted" id="no-decisions">
@@ -77,6 +78,21 @@ export function renderOverview({ overview, admin, signOut }: OverviewPageInput):
           <Table head={["Time (UTC)", "Event", "Agent", "Use case", "Decision", "Reason", "Why (the agent's words)"]}>
             {decisions.map((row) => (
               <DecisionLine row={row} />
+            ))}
+          </Table>
+        )}
+      </section>
+      <section id="noise">
+        <h2>Unauthenticated noise</h2>
+        <p class="muted">
+          Requests refused before anyone was identified (forged assertions, wrong admin tokens, unknown links) are counted, not listed
+          above: <strong id="noise-hour">{noise.lastHour.total}</strong> in the last hour,{" "}
+          <strong id="noise-day">{noise.lastDay.total}</strong> in 24 h. A network that keeps failing is refused for a minute.
+        </p>
+        {noise.lastDay.total > 0 && (
+          <Table head={["Most frequent in 24 h", "Reason", "Client network", "Agent claimed (unverified)"]}>
+            {Array.from({ length: NOISE_TOP_SHOWN }, (_, i) => (
+              <NoiseLine rank={i} reasons={noise.lastDay.reasons} networks={noise.lastDay.networks} claimed={noise.lastDay.claimedAgents} />
             ))}
           </Table>
         )}
@@ -179,6 +195,7 @@ const EVENT_LABELS: Record<AuditEventType, string> = {
   revocation: "revocation",
   admin_action: "admin action",
   admin_auth_failure: "admin sign-in refused",
+  key_report: "leaked-key report",
 };
 
 const DecisionLine: FC<{ row: DecisionRow }> = ({ row }) => {
@@ -215,6 +232,29 @@ function tone(decision: string, refused: boolean): "yes" | "no" | "neutral" {
   if (refused || decision === "denied" || decision === "deny" || decision === "agent_disabled") return "no";
   return GRANTED.has(decision) ? "yes" : "neutral";
 }
+
+/** One rank of the noise table: the i-th most frequent reason, network and claimed agent, each with its count. */
+const NoiseLine: FC<{ rank: number; reasons: Top; networks: Top; claimed: Top }> = ({ rank, reasons, networks, claimed }) => {
+  if (![reasons, networks, claimed].some((top) => top[rank] !== undefined)) return null;
+  return (
+    <tr data-noise-rank={String(rank + 1)}>
+      <td class="number">{rank + 1}</td>
+      <NoiseCell entry={reasons[rank]} />
+      <NoiseCell entry={networks[rank]} />
+      <NoiseCell entry={claimed[rank]} />
+    </tr>
+  );
+};
+
+const NoiseCell: FC<{ entry: Top[number] | undefined }> = ({ entry }) =>
+  entry === undefined ? (
+    <td />
+  ) : (
+    <td>
+      {entry.key === OVERFLOW ? <span class="muted">others (over the per-minute cap)</span> : <code>{entry.key}</code>}
+      <span class="muted"> × {entry.count}</span>
+    </td>
+  );
 
 /** Date over time, so the column stays narrow. */
 const When: FC<{ ms: number }> = ({ ms }) => {

@@ -1,5 +1,6 @@
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import type { FC } from "hono/jsx";
+import { multiLine, oneLine } from "../../lib/text.ts";
 import type { ApprovalView, Decision } from "../../schemas/approval.ts";
 import { duration, timeLeft, utc } from "./format.ts";
 import { Layout, page, type RenderedPage, Row } from "./layout.tsx";
@@ -7,6 +8,8 @@ import { Layout, page, type RenderedPage, Row } from "./layout.tsx";
 /**
  * The page an approver opens from the emailed link: everything needed to judge the request, and the two buttons.
  * Opening it changes nothing; the script (/assets/approval.js) only runs the passkey ceremony on a click.
+ * What the agent wrote (intent, context, binding message, locations) is escaped by JSX and cleaned as the approval
+ * mail cleans it (lib/text.ts), so bidi overrides and zero-width characters cannot make it read otherwise.
  */
 
 /** How the Approve button proves who is clicking, decided from the policy and what this approver has. */
@@ -22,6 +25,7 @@ export function renderApproval(input: ApprovalPageInput): RenderedPage {
   const { view, now } = input;
   const grant = view.grant;
   const approvedCount = view.decisions.filter((d) => d.decision === "approve").length;
+  const intent = grant.intent === undefined ? "" : multiLine(grant.intent);
   return page(
     200,
     <Layout title={`Approve ${grant.useCaseId} for ${view.agentName}?`} script>
@@ -32,12 +36,12 @@ export function renderApproval(input: ApprovalPageInput): RenderedPage {
       <p id="use-case-description">{view.useCaseDescription}</p>
       {view.bindingMessage !== undefined && (
         <p class="binding" id="binding-message">
-          Code shown by the agent: <strong>{view.bindingMessage}</strong>. Approve only if it matches.
+          Code shown by the agent: <strong>{oneLine(view.bindingMessage)}</strong>. Approve only if it matches.
         </p>
       )}
       <section>
         <h2>Why</h2>
-        <blockquote id="intent">{grant.intent ?? "(the agent gave no reason)"}</blockquote>
+        <blockquote id="intent">{intent || "(the agent gave no reason)"}</blockquote>
       </section>
       <section>
         <h2>What it gets</h2>
@@ -148,7 +152,7 @@ const Decide: FC<ApprovalPageInput> = ({ view, nonce, token, stepUp }) => {
 const List: FC<{ items: readonly string[] }> = ({ items }) => (
   <ul class="list">
     {items.map((item) => (
-      <li>{item}</li>
+      <li>{oneLine(item)}</li>
     ))}
   </ul>
 );
@@ -160,7 +164,7 @@ const Pairs: FC<{ record: Record<string, string | number | boolean>; empty: stri
     <ul class="list">
       {entries.map(([key, value]) => (
         <li>
-          <code>{key}</code> = {String(value)}
+          <code>{oneLine(key)}</code> = {oneLine(String(value))}
         </li>
       ))}
     </ul>

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { budgetRules } from "../../core/budgets/budget-rules.ts";
-import { log } from "../../lib/log.ts";
+import { switchOff, switchOn } from "../agents/kill-switch.ts";
 import type { AppEnv } from "../app-env.ts";
 import { note } from "../audit/note.ts";
 import { refuse } from "../http/refuse.ts";
@@ -10,8 +10,8 @@ import { activePolicy } from "../policy/active-policy.ts";
 
 /**
  * /admin/agents: the kill switch and an agent's state. Disabling takes effect on the agent's next request
- * everywhere (its ledger is the one place every token passes through), cancels its pending approvals and
- * makes every token it holds inactive at /introspect.
+ * everywhere (its ledger is the one place every token passes through), cancels its pending and approved
+ * requests and makes every token it holds inactive at /introspect (`agents/kill-switch.ts`).
  */
 export function adminAgentRoutes(): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
@@ -20,21 +20,17 @@ export function adminAgentRoutes(): Hono<AppEnv> {
   routes.post("/admin/agents/:id/disable", async (c) => {
     const agentId = c.req.param("id");
     if (!activePolicy.agents.has(agentId)) return refuse(c, { code: "unknown_agent" });
-    const now = nowOf(c).getTime();
-    const { openApprovals } = await c.env.AGENT_LEDGER.getByName(agentId).setDisabled(true, now);
-    const cancelled = await Promise.all(openApprovals.map((id) => c.env.APPROVAL_REQUEST.getByName(id).cancel(now)));
-    log("warn", "agent_disabled", { agent: agentId, cancelled_approvals: cancelled.filter((s) => s === "cancelled").length });
+    const { cancelled } = await switchOff(c.env, agentId, nowOf(c).getTime());
     note(c, { agent: agentId, decision: "agent_disabled" });
-    return c.json({ agent: agentId, disabled: true, cancelled_approvals: openApprovals.length }, 200, { "Cache-Control": "no-store" });
+    return c.json({ agent: agentId, disabled: true, cancelled_approvals: cancelled }, 200, { "Cache-Control": "no-store" });
   });
 
   routes.post("/admin/agents/:id/enable", async (c) => {
     const agentId = c.req.param("id");
     if (!activePolicy.agents.has(agentId)) return refuse(c, { code: "unknown_agent" });
-    await c.env.AGENT_LEDGER.getByName(agentId).setDisabled(false, nowOf(c).getTime());
-    log("warn", "agent_enabled", { agent: agentId });
+    const { cancelled } = await switchOn(c.env, agentId, nowOf(c).getTime());
     note(c, { agent: agentId, decision: "agent_enabled" });
-    return c.json({ agent: agentId, disabled: false }, 200, { "Cache-Control": "no-store" });
+    return c.json({ agent: agentId, disabled: false, cancelled_approvals: cancelled }, 200, { "Cache-Control": "no-store" });
   });
 
   routes.get("/admin/agents/:id", async (c) => {

@@ -1,16 +1,20 @@
 import { type Context, Hono } from "hono";
 import { BROKER_SHARD_AGENT, shardsBetween } from "../../core/audit/shards.ts";
 import type { AuditFilter } from "../../durable-objects/audit-log.ts";
+import { NOISE_RETENTION_DAYS } from "../../durable-objects/noise-counter.ts";
 import { base64url, fromBase64url } from "../../lib/crypto.ts";
 import { DAY_MS, utcDay } from "../../lib/time.ts";
 import { type AuditQuery, AuditQuerySchema, type AuditRecord } from "../../schemas/audit.ts";
 import type { AppEnv } from "../app-env.ts";
+import { noiseBetween } from "../audit/noise-trail.ts";
 import { refuse } from "../http/refuse.ts";
 import { nowOf } from "../http/request-context.ts";
 import { adminAuth } from "../middleware/admin-auth.ts";
 import { activePolicy } from "../policy/active-policy.ts";
 
 const MAX_RANGE_DAYS = 93;
+/** The most frequent reasons, networks and claimed agents GET /admin/audit/noise lists. */
+const NOISE_TOP_LISTED = 20;
 const EXPORT_PAGE = 500;
 
 /**
@@ -27,6 +31,8 @@ type Plan = { shards: string[]; filter: AuditFilter; cursor: Cursor; limit: numb
  *   each shard in recording order; the cursor stays valid while new events are written.
  * - `GET /admin/audit/export?…`: the same records as NDJSON, one event per line.
  * - `GET /admin/audit/verify?day=YYYY-MM-DD[&agent=]`: recomputes the hash chains of that day's shards.
+ * - `GET /admin/audit/noise?from=&to=`: unauthenticated failures, which are counted rather than recorded
+ *   (`core/audit/noise.ts`): the total and the most frequent reasons, client networks and claimed agents.
  */
 export function adminAuditRoutes(): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
@@ -54,6 +60,22 @@ export function adminAuditRoutes(): Hono<AppEnv> {
       },
     });
     return c.body(body, 200, { "Content-Type": "application/x-ndjson", "Cache-Control": "no-store" });
+  });
+
+  routes.get("/admin/audit/noise", async (c) => {
+    const { from: fromText, to: toText } = c.req.query();
+    const to = toText === undefined ? nowOf(c).getTime() + 1 : instant(toText);
+    const from = fromText === undefined ? to && to - DAY_MS : instant(fromText);
+    if (from === undefined || to === undefined || from >= to || to - from > NOISE_RETENTION_DAYS * DAY_MS) {
+      const detail = `from and to must be ISO 8601 times or epoch milliseconds, from before to, at most ${NOISE_RETENTION_DAYS} days apart`;
+      return refuse(c, { code: "invalid_query", detail });
+    }
+    const tally = await noiseBetween(c.env, from, to, NOISE_TOP_LISTED);
+    return c.json(
+      { from, to, total: tally.total, reasons: tally.reasons, networks: tally.networks, claimed_agents: tally.claimedAgents },
+      200,
+      { "Cache-Control": "no-store" },
+    );
   });
 
   routes.get("/admin/audit/verify", async (c) => {

@@ -3,8 +3,15 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
 import { sameSecret } from "../../lib/crypto.ts";
 import { log } from "../../lib/log.ts";
-import { ADMIN_SESSION_COOKIE, ADMIN_SESSION_TTL_SECONDS, issueAdminSession, sessionCookieOptions } from "../admin/admin-session.ts";
+import {
+  ADMIN_SESSION_COOKIE,
+  ADMIN_SESSION_TTL_SECONDS,
+  issueAdminSession,
+  sessionCookieOptions,
+  verifyAdminSession,
+} from "../admin/admin-session.ts";
 import { loadOverview } from "../admin/load-overview.ts";
+import { sameOrigin } from "../admin/same-origin.ts";
 import type { AppEnv } from "../app-env.ts";
 import { ACCESS_JWT_HEADER, type AccessKeySource } from "../approvals/access-jwt.ts";
 import { note } from "../audit/note.ts";
@@ -66,6 +73,7 @@ export function adminViewRoutes(options: AdminViewOptions = {}): Hono<AppEnv> {
   });
 
   routes.post("/admin/session", pageSecurityHeaders(), async (c) => {
+    // Login CSRF: a sign-in (or sign-out) form posted from another site is refused.
     if (!sameOrigin(c)) return signInRefused(c, "cross_origin");
     const expected = configOf(c).adminToken;
     if (!expected) return signInRefused(c, "token_not_configured");
@@ -79,11 +87,15 @@ export function adminViewRoutes(options: AdminViewOptions = {}): Hono<AppEnv> {
     return c.redirect("/admin", 303);
   });
 
-  routes.post("/admin/sign-out", pageSecurityHeaders(), (c) => {
+  routes.post("/admin/sign-out", pageSecurityHeaders(), async (c) => {
     if (!sameOrigin(c)) return signInRefused(c, "cross_origin");
     const { path, secure, sameSite, httpOnly } = sessionCookieOptions(c.req.url, 0);
+    const cookie = getCookie(c, ADMIN_SESSION_COOKIE);
     deleteCookie(c, ADMIN_SESSION_COOKIE, { path, secure, sameSite, httpOnly });
-    note(c, { decision: "admin_signed_out" });
+    // Only a real session's end is an admin action worth a record; anyone can post this form with nothing to end.
+    const check = cookie === undefined ? undefined : await verifyAdminSession(cookie, configOf(c).adminToken ?? "", clock());
+    if (check?.ok) note(c, { admin: "session", admin_session: check.session.id, decision: "admin_signed_out" });
+    else note(c, { event: undefined, decision: "admin_signed_out" });
     return respond(c, renderSignIn("signed_out"));
   });
 
@@ -92,7 +104,9 @@ export function adminViewRoutes(options: AdminViewOptions = {}): Hono<AppEnv> {
 
 /**
  * A browser that presents nothing at all gets the sign-in form straight away: that is not a failed sign-in, so
- * it is neither logged as one nor audited as one. Anything presented goes through adminAuth.
+ * it is neither logged as one nor audited as one; nor is it any audit event at all (anyone can load the form as
+ * often as they like, and one durable record each would be a way to fill the trail). Its log line stays.
+ * Anything presented goes through adminAuth.
  */
 function signInWhenAnonymous(): MiddlewareHandler<AppEnv> {
   return async function signInWhenAnonymousHandler(c, next) {
@@ -102,7 +116,7 @@ function signInWhenAnonymous(): MiddlewareHandler<AppEnv> {
       getCookie(c, ADMIN_SESSION_COOKIE) !== undefined;
     // With no admin token configured adminAuth has the answer: Access only, or closed (503).
     if (presented || !configOf(c).adminToken) return next();
-    note(c, { decision: "sign_in_required" });
+    note(c, { event: undefined, decision: "sign_in_required" });
     return respond(c, renderSignIn("no_credential"));
   };
 }
@@ -118,19 +132,6 @@ function signInRefused(c: Context<AppEnv>, why: "bad_token" | "cross_origin" | "
   log("warn", "admin_auth_failed", { request_id: c.get("requestId"), path: c.req.path, why });
   note(c, refusalFields({ code: "admin_auth", why }));
   return respond(c, renderSignIn(why));
-}
-
-/**
- * Login CSRF: a sign-in (or sign-out) form posted from another site is refused. Browsers say where a request
- * comes from in Sec-Fetch-Site, which a page cannot forge; without it, by Origin. These pages send no Referer,
- * and so a browser posts their forms with `Origin: null`: that passes only with Sec-Fetch-Site: same-origin. A
- * request with neither header is no browser form and carries no ambient credential to abuse.
- */
-function sameOrigin(c: Context<AppEnv>): boolean {
-  const site = c.req.header("sec-fetch-site");
-  if (site !== undefined) return site === "same-origin";
-  const origin = c.req.header("origin");
-  return origin === undefined || origin === new URL(c.req.url).origin;
 }
 
 function respond(c: Context<AppEnv>, page: RenderedPage): Response {

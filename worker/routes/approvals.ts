@@ -1,4 +1,6 @@
 import { type Context, Hono } from "hono";
+// An id is checked before it names a Durable Object: the first call on a name creates that object.
+import { isApprovalId } from "../../core/approvals/auth-req-id.ts";
 import type { ApprovalProblem } from "../../core/refusals.ts";
 import { hashSecret } from "../../lib/crypto.ts";
 import { log } from "../../lib/log.ts";
@@ -29,7 +31,6 @@ export type ApprovalRoutesOptions = {
   now?: () => number;
 };
 
-const APPROVAL_ID = /^[A-Za-z0-9_-]{1,128}$/;
 /** Link tokens are 32 random bytes in base64url; anything else cannot match and is not worth a lookup. */
 const LINK_TOKEN = /^[A-Za-z0-9_-]{16,128}$/;
 const NONCE = /^\d{1,16}\.[A-Za-z0-9_-]{1,128}$/;
@@ -47,9 +48,9 @@ export function approvalRoutes(options: ApprovalRoutesOptions = {}): Hono<AppEnv
     const id = c.req.param("id");
     const token = c.req.query("t");
     note(c, { approval_id: id.slice(0, 128) });
-    if (!APPROVAL_ID.test(id) || token === undefined || !LINK_TOKEN.test(token)) return refusePage(c, "unknown_link");
+    if (!isApprovalId(id) || token === undefined || !LINK_TOKEN.test(token)) return refusePage(c, "unknown_link");
     const viewed = await c.env.APPROVAL_REQUEST.getByName(id).view(await hashSecret(token), now);
-    if (!viewed.ok) return refusePage(c, viewed.problem);
+    if (!viewed.ok) return refuseLink(c, viewed);
     note(c, { approver: viewed.view.viewer, agent: viewed.view.grant.agentId, use_case: viewed.view.grant.useCaseId });
     const stepUp = await chooseStepUp(c, viewed.view, viewed.nonce);
     note(c, { step_up: stepUp.kind });
@@ -64,15 +65,16 @@ export function approvalRoutes(options: ApprovalRoutesOptions = {}): Hono<AppEnv
     if (!form.ok) return refusePage(c, "bad_request", form.reason.code);
     const { t: token, nonce, decision, webauthn } = form.value.single;
     if (decision !== "approve" && decision !== "deny") return refusePage(c, "bad_request", "decision must be approve or deny");
-    note(c, { decision });
+    // `decision` is noted only once recorded: a refused form (a re-POST, a failed step-up) is an error with its
+    // reason, never an `approve` or `deny` that an auditor filtering on decisions would count.
     if (nonce === undefined || !NONCE.test(nonce)) return refusePage(c, "bad_nonce");
-    if (!APPROVAL_ID.test(id) || token === undefined || !LINK_TOKEN.test(token)) return refusePage(c, "unknown_link");
+    if (!isApprovalId(id) || token === undefined || !LINK_TOKEN.test(token)) return refusePage(c, "unknown_link");
 
     const stub = c.env.APPROVAL_REQUEST.getByName(id);
     const linkTokenHash = await hashSecret(token);
     // The link decides who is approving; the proof below must be for that same person.
     const viewed = await stub.view(linkTokenHash, now);
-    if (!viewed.ok) return refusePage(c, viewed.problem);
+    if (!viewed.ok) return refuseLink(c, viewed);
     note(c, { approver: viewed.view.viewer, agent: viewed.view.grant.agentId, use_case: viewed.view.grant.useCaseId });
 
     // A deny can only reduce access, so it needs no step-up (and a phished link can at worst block a request).
@@ -83,7 +85,7 @@ export function approvalRoutes(options: ApprovalRoutesOptions = {}): Hono<AppEnv
 
     const decided = await stub.decide({ linkTokenHash, nonce, decision, authMethod: proof.method, now });
     if (!decided.ok) return refusePage(c, decided.problem);
-    note(c, { approval_status: decided.status });
+    note(c, { decision, approval_status: decided.status });
     try {
       await afterDecision(c.env, { agentId: decided.agentId, requestHash: decided.requestHash }, decided.status);
     } catch (error) {
@@ -167,6 +169,16 @@ async function proveApprover(
     }
   }
   return { ok: false, problem: "auth_required", detail: `needs one of: ${methods.join(", ")}` };
+}
+
+/**
+ * A link that cannot be acted on. When the link itself was genuine (used, or its request is over), the request's
+ * Durable Object names the agent, and the refusal is filed in that agent's audit chain next to the decisions it
+ * follows, instead of the broker's shard; an unknown link names nobody.
+ */
+function refuseLink(c: Context<AppEnv>, refused: { problem: ApprovalProblem; agentId?: string | undefined }): Response {
+  if (refused.agentId !== undefined) note(c, { agent: refused.agentId });
+  return refusePage(c, refused.problem);
 }
 
 function misconfigured(c: Context<AppEnv>, view: ApprovalView): void {

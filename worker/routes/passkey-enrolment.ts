@@ -3,6 +3,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { CompleteEnrolmentResult, EnrolmentProblem } from "../../durable-objects/approver-passkeys.ts";
 import { hashSecret, randomSecret } from "../../lib/crypto.ts";
+import { normaliseEmail } from "../../schemas/policy.ts";
 import type { AppEnv } from "../app-env.ts";
 import { approverPasskeys, registrationOptions, relyingParty, verifyRegistration } from "../approvals/passkey.ts";
 import { note } from "../audit/note.ts";
@@ -20,11 +21,14 @@ import { activePolicy } from "../policy/active-policy.ts";
  * - `GET /enrol/:email?t=…` shows an "Add passkey" button and never uses the link up;
  * - `POST /enrol/options` (`{email, t}`) starts the WebAuthn ceremony; `POST /enrol/complete` (`{email, t, response}`)
  *   verifies the new passkey and, in one transaction, stores it and burns the link.
+ * Every path checks the address against the policy's approvers before it touches a Durable Object: a made-up
+ * address gets the answer an unknown link gets, and creates nothing (one object per address would let anyone
+ * create objects without bound, issue 11).
  */
 export type PasskeyEnrolmentOptions = {
   /** Epoch milliseconds; tests move the clock. */
   now?: () => number;
-  /** Whom an admin may enrol. Default: anyone named as an approver in the active policy (catches typos). */
+  /** Who may have passkeys, given a normalised address. Default: the active policy's approvers (also catches an admin's typo). */
   isApprover?: (email: string) => boolean;
 };
 
@@ -47,7 +51,12 @@ const ENROLMENT_REASONS = {
 
 export function passkeyEnrolmentRoutes(options: PasskeyEnrolmentOptions = {}): Hono<AppEnv> {
   const clock = options.now ?? Date.now;
-  const isApprover = options.isApprover ?? policyApprover;
+  const isApprover = options.isApprover ?? ((email: string) => activePolicy.approvers.has(email));
+  /** The normalised address when it is an approver's; undefined otherwise, before anything is looked up. */
+  const approverOf = (email: string): string | undefined => {
+    const normalised = normaliseEmail(email);
+    return isApprover(normalised) ? normalised : undefined;
+  };
   const app = new Hono<AppEnv>();
   // Paths, not "*": this sub-app is mounted at "/" and must not touch the broker's other routes.
   app.use("/admin/approvers/*", adminAuth());
@@ -56,7 +65,7 @@ export function passkeyEnrolmentRoutes(options: PasskeyEnrolmentOptions = {}): H
   app.post("/admin/approvers/enrolment-links", async (c) => {
     const parsed = IssueLinkSchema.safeParse(await readJson(c.req.raw));
     if (!parsed.success) return refuse(c, { code: "enrolment_request_invalid", expected: '{"email": "<approver email>"}' });
-    const email = parsed.data.email.toLowerCase();
+    const email = normaliseEmail(parsed.data.email);
     note(c, { approver: email });
     if (!isApprover(email)) return refuse(c, { code: "not_an_approver", email });
     const token = randomSecret();
@@ -69,8 +78,8 @@ export function passkeyEnrolmentRoutes(options: PasskeyEnrolmentOptions = {}): H
   app.get("/enrol/:email", async (c) => {
     const email = Email.safeParse(c.req.param("email"));
     const token = c.req.query("t");
-    if (!email.success || token === undefined || !LINK_TOKEN.test(token)) return refuseEnrolmentPage(c, "unknown_link");
-    const approver = email.data.toLowerCase();
+    const approver = email.success ? approverOf(email.data) : undefined;
+    if (approver === undefined || token === undefined || !LINK_TOKEN.test(token)) return refuseEnrolmentPage(c, "unknown_link");
     note(c, { approver });
     const state = await approverPasskeys(c.env, approver).enrolmentState(await hashSecret(token), clock());
     if (!state.ok) return refuseEnrolmentPage(c, state.problem);
@@ -80,7 +89,8 @@ export function passkeyEnrolmentRoutes(options: PasskeyEnrolmentOptions = {}): H
   app.post("/enrol/options", async (c) => {
     const parsed = LinkSchema.safeParse(await readJson(c.req.raw));
     if (!parsed.success) return refuse(c, { code: "enrolment_request_invalid", expected: "{email, t}" });
-    const email = parsed.data.email.toLowerCase();
+    const email = approverOf(parsed.data.email);
+    if (email === undefined) return enrolmentRefusal(c, "unknown_link");
     note(c, { approver: email });
     const challenge = randomSecret();
     const started = await approverPasskeys(c.env, email).beginEnrolment(await hashSecret(parsed.data.t), challenge, clock());
@@ -98,7 +108,8 @@ export function passkeyEnrolmentRoutes(options: PasskeyEnrolmentOptions = {}): H
     const now = clock();
     const parsed = CompleteSchema.safeParse(await readJson(c.req.raw));
     if (!parsed.success) return refuse(c, { code: "enrolment_request_invalid", expected: "{email, t, response}" });
-    const email = parsed.data.email.toLowerCase();
+    const email = approverOf(parsed.data.email);
+    if (email === undefined) return enrolmentRefusal(c, "unknown_link");
     note(c, { approver: email });
     const passkeys = approverPasskeys(c.env, email);
     const tokenHash = await hashSecret(parsed.data.t);
@@ -121,13 +132,6 @@ export function passkeyEnrolmentRoutes(options: PasskeyEnrolmentOptions = {}): H
   });
 
   return app;
-}
-
-function policyApprover(email: string): boolean {
-  for (const useCase of activePolicy.useCases.values()) {
-    if (useCase.approval?.approvers.some((a) => a.toLowerCase() === email)) return true;
-  }
-  return false;
 }
 
 /** A link or ceremony problem, as the enrolment page's script expects it. */

@@ -3,9 +3,9 @@ import { budgetRules } from "../../core/budgets/budget-rules.ts";
 import { log } from "../../lib/log.ts";
 import { DAY_MS } from "../../lib/time.ts";
 import { UsageReportSchema } from "../../schemas/usage.ts";
+import { switchedOff } from "../agents/kill-switch.ts";
 import type { AppEnv } from "../app-env.ts";
 import { note } from "../audit/note.ts";
-import { bearerToken } from "../http/bearer.ts";
 import { readJsonBody } from "../http/read-json.ts";
 import { refuse } from "../http/refuse.ts";
 import { configOf, nowOf } from "../http/request-context.ts";
@@ -19,26 +19,36 @@ const MAX_USAGE_BYTES = 16 * 1024;
 const USAGE_WINDOW_SECONDS = DAY_MS / 1000;
 
 /**
- * POST /usage (JSON): a service reports what a token really consumed, authenticated by that very token
- * (`Authorization: Bearer <access token>`) or by its service credential with the token in the body. Once per
- * token: a repeated report changes nothing. Units beyond the token's limits are flagged, and disable the
+ * POST /usage (JSON): the service a token was issued for reports what the token really consumed, authenticated by
+ * its service credential (`SERVICE_CREDENTIALS`) with the token in the body; the token's `aud` must be that service.
+ * Once per token: a repeated report changes nothing. Units beyond the token's limits are flagged, and disable the
  * agent where the policy says `disable_on_overuse`.
+ *
+ * Neither the token itself nor the admin token is accepted as the credential. A report rewrites what the token cost
+ * against the agent's daily caps and can trip its kill switch: the agent reporting `0` after every call would lift
+ * its own caps, and anyone holding a leaked token could switch the agent off or spend the service's one report. The
+ * admin saw none of the work a report testifies to, and has the kill switch itself.
  */
 export async function usageRoute(c: Context<AppEnv>): Promise<Response> {
+  const config = configOf(c);
+  // The caller first: someone who is not a service learns nothing about the body it sent.
+  const caller = await authenticateCaller(config, c.req.header("authorization"));
+  if (caller?.kind !== "service") {
+    if (caller?.kind === "admin") note(c, { detail: "admin_token" });
+    return refuse(c, { code: "usage_service_required" });
+  }
   const json = await readJsonBody(c.req.raw, MAX_USAGE_BYTES);
   if (!json.ok) return refuse(c, json.reason);
   const report = UsageReportSchema.safeParse(json.value);
   if (!report.success) return refuse(c, { code: "usage_report_invalid", path: report.error.issues[0]?.path.join(".") || "body" });
+  const token = report.data.token;
+  if (token === undefined) return refuse(c, { code: "missing_parameter", parameter: "token" });
 
-  const config = configOf(c);
   const now = nowOf(c);
-  const authorization = c.req.header("authorization");
-  const caller = await authenticateCaller(configOf(c), authorization);
-  const token = caller ? report.data.token : bearerToken(authorization);
-  if (!token) return refuse(c, { code: "usage_token_missing" });
   // A service reports after the work is done, possibly after the token expired: accepted within the usage window.
   const claims = await verifyIssuedToken(token, await activeKeys(c.env, config), config.issuer, now, USAGE_WINDOW_SECONDS);
-  if (!claims || (caller?.kind === "service" && claims.aud !== caller.audience)) return refuse(c, { code: "usage_token_invalid" });
+  // A token of another service gets the same answer as a forged one: a service learns nothing about others' tokens.
+  if (!claims || claims.aud !== caller.audience) return refuse(c, { code: "usage_token_invalid" });
 
   const agent = activePolicy.agents.get(claims.sub);
   const useCase = activePolicy.useCases.get(claims.scope);
@@ -57,7 +67,7 @@ export async function usageRoute(c: Context<AppEnv>): Promise<Response> {
     return refuse(c, { code: "usage_token_unknown" });
   }
   // Tripped kill switch: the agent's pending approvals go too, as with an admin's disable.
-  await Promise.all(result.openApprovals.map((id) => c.env.APPROVAL_REQUEST.getByName(id).cancel(now.getTime())));
+  if (result.disabled) await switchedOff(c.env, claims.sub, result.openApprovals, now.getTime(), "usage_overuse");
   if (result.overLimit.length > 0)
     log("warn", "usage_over_limit", {
       agent: claims.sub,

@@ -44,6 +44,17 @@ describe("conditions", () => {
     });
   });
 
+  it("reads only the context the agent sent, never a key every object inherits", () => {
+    const policy = policyWith({
+      conditions: { context: { constructor: { required: true }, toString: { required: false, pattern: "x" } } },
+    });
+    expect(decide(policy, "agent-a", { scope: "crm.read", context: {} }, WEDNESDAY_NOON_UTC)).toEqual({
+      ok: false,
+      reason: { code: "context_missing", key: "constructor" },
+    });
+    expect(decide(policy, "agent-a", { scope: "crm.read", context: { constructor: "c" } }, WEDNESDAY_NOON_UTC).ok).toBe(true);
+  });
+
   it("matches numbers and booleans by their text", () => {
     const policy = policyWith({ conditions: { context: { priority: { pattern: "[1-3]" } } } });
     expect(decide(policy, "agent-a", { scope: "crm.read", context: { priority: 2 } }, WEDNESDAY_NOON_UTC).ok).toBe(true);

@@ -7,6 +7,11 @@ const CHALLENGE = 'Bearer realm="writ-admin"';
 export const ADMIN_WIRE: WireMap<AdminReason> = {
   admin_unconfigured: () => ({ status: 503, error: "temporarily_unavailable", error_description: "the admin API is not configured" }),
   admin_auth: (reason) => adminAuthWire(reason.why),
+  cross_site_request: () => ({
+    status: 403,
+    error: "access_denied",
+    error_description: "cross-site request refused: admin actions must come from the broker's own pages or carry the bearer token",
+  }),
   unknown_agent: () => ({ status: 404, error: "not_found", error_description: "unknown agent" }),
   invalid_query: (reason) => invalidRequest(reason.detail),
 };

@@ -22,4 +22,5 @@ export const CIBA_WIRE: WireMap<CibaReason> = {
   approval_cancelled: () => accessDenied("the request was cancelled"),
   approval_expired: () => ({ status: 400, error: "expired_token", error_description: "the approval request expired" }),
   approval_collected: () => ({ status: 400, error: "invalid_grant", error_description: "the token for this approval was already issued" }),
+  approval_outdated: (reason) => accessDenied(`the policy changed since the approval (${reason.detail}): ask for a new approval`),
 };

@@ -28,7 +28,13 @@ export const SERVICE_WIRE: WireMap<ServiceReason> = {
   json_body_unreadable: (reason) => invalidRequest(`body must be UTF-8 JSON of at most ${reason.limitBytes} bytes`),
   json_body_malformed: () => invalidRequest("body is not JSON"),
   usage_report_invalid: (reason) => invalidRequest(`invalid usage report: ${reason.path}`),
-  usage_token_missing: () => invalidToken(401, "present the access token as bearer, or a service credential and the token in the body"),
+  // Only the token's own service may rewrite what it cost: the agent could otherwise lift its own daily caps.
+  usage_service_required: () => ({
+    status: 401,
+    error: "invalid_client",
+    error_description: "usage is reported by the service the token was issued for, with its credential",
+    headers: CHALLENGE,
+  }),
   usage_token_invalid: () => invalidToken(401, "the token is not a valid token of this broker for this service"),
   usage_token_unknown: () => invalidToken(404, "no record of this token (older than the usage window)"),
 };
