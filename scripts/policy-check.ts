@@ -59,4 +59,16 @@ async function main(path: string): Promise<void> {
 
 // Run as a script (symbolic links resolved, as Node resolves the module), not when a test imports checkPolicy.
 const script = process.argv[1];
-if (script !== undefined && realpathSync(script) === import.meta.filename) await main(process.argv[2] ?? policyPathFromWrangler());
+if (script !== undefined && realpathSync(script) === import.meta.filename) {
+  const [argument, extra] = process.argv.slice(2);
+  if (argument === "--help" || argument === "-h") {
+    console.log(
+      'usage: npm run policy:check [-- <policy.json>]\nValidates a policy (default: the file wrangler.toml\'s [alias] "writ-policy" names) and names each bad field.',
+    );
+  } else if (extra !== undefined || argument?.startsWith("-")) {
+    console.error(`policy check: unexpected argument ${JSON.stringify(extra ?? argument)} (see --help)`);
+    process.exit(2);
+  } else {
+    await main(argument ?? policyPathFromWrangler());
+  }
+}
