@@ -86,15 +86,31 @@ export async function verifyAgentAssertion(jwt: string, expect: AssertionExpecta
   // jose found the issuer in the array; a foreign audience beside it means the assertion was also meant for someone else.
   if (Array.isArray(payload.aud) && !payload.aud.every((audience) => expect.audiences.includes(audience)))
     return refuse("wrong_audience", "foreign audience beside the issuer");
-  const jti = payload.jti;
+  const fresh = checkProofLifetime(payload, expect.now);
+  if (!fresh.ok) return fresh;
+  return { ok: true, value: { agentId, jti: fresh.jti, expiresAt: fresh.expiresAt } };
+}
+
+export type ProofLifetime =
+  | { ok: true; jti: string; expiresAt: number }
+  | { ok: false; failure: "missing_claim" | "issued_in_future" | "lifetime_too_long"; detail?: string };
+
+/**
+ * What jose leaves to us for a self-signed proof after its signature and `exp` check out (client assertions and
+ * leaked-key reports alike): a usable `jti`, an `iat` not in the future, at most five minutes of life. `expiresAt`
+ * is when the `jti` may be forgotten (epoch seconds, clock tolerance included).
+ */
+export function checkProofLifetime(payload: JWTPayload, now: Date): ProofLifetime {
+  const { jti } = payload;
   const exp = payload.exp as number;
-  if (typeof jti !== "string" || jti.length === 0 || jti.length > MAX_JTI_CHARS) return refuse("missing_claim", "jti");
-  const nowSeconds = Math.floor(expect.now.getTime() / 1000);
-  // Without iat, measure from now: either way no assertion may be good for more than five minutes.
+  if (typeof jti !== "string" || jti.length === 0 || jti.length > MAX_JTI_CHARS)
+    return { ok: false, failure: "missing_claim", detail: "jti" };
+  const nowSeconds = Math.floor(now.getTime() / 1000);
+  // Without iat, measure from now: either way no proof may be good for more than five minutes.
   const issuedAt = typeof payload.iat === "number" ? payload.iat : nowSeconds;
-  if (issuedAt > nowSeconds + ASSERTION_CLOCK_TOLERANCE_SECONDS) return refuse("issued_in_future");
-  if (exp - issuedAt > MAX_ASSERTION_LIFETIME_SECONDS) return refuse("lifetime_too_long", `${exp - issuedAt}s`);
-  return { ok: true, value: { agentId, jti, expiresAt: exp + ASSERTION_CLOCK_TOLERANCE_SECONDS } };
+  if (issuedAt > nowSeconds + ASSERTION_CLOCK_TOLERANCE_SECONDS) return { ok: false, failure: "issued_in_future" };
+  if (exp - issuedAt > MAX_ASSERTION_LIFETIME_SECONDS) return { ok: false, failure: "lifetime_too_long", detail: `${exp - issuedAt}s` };
+  return { ok: true, jti, expiresAt: exp + ASSERTION_CLOCK_TOLERANCE_SECONDS };
 }
 
 function refuse(failure: IdentityFailure, detail?: string): AssertionResult {
@@ -108,7 +124,8 @@ function selectKey(keys: readonly AgentPublicJwk[], kid: string | undefined, alg
   return fitting.length === 1 ? fitting[0] : undefined;
 }
 
-function importAgentKey(agentId: string, jwk: AgentPublicJwk, alg: string): Promise<CryptoKey> {
+/** An agent's registered public key as a CryptoKey for `alg`, imported once per isolate. */
+export function importAgentKey(agentId: string, jwk: AgentPublicJwk, alg: string): Promise<CryptoKey> {
   const cacheKey = `${agentId}\u0000${jwk.kid}\u0000${alg}`;
   let key = keyCache.get(cacheKey);
   if (!key) {

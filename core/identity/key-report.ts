@@ -1,8 +1,8 @@
-import { decodeJwt, decodeProtectedHeader, errors, importJWK, type JWTPayload, jwtVerify } from "jose";
+import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from "jose";
 import { KEY_REPORT_TYP } from "../../schemas/key-report.ts";
 import type { CompiledPolicy } from "../policy/compile-policy.ts";
 import type { IdentityFailure } from "../refusals.ts";
-import { ASSERTION_ALGORITHMS, ASSERTION_CLOCK_TOLERANCE_SECONDS, MAX_ASSERTION_LIFETIME_SECONDS } from "./agent-assertion.ts";
+import { ASSERTION_ALGORITHMS, ASSERTION_CLOCK_TOLERANCE_SECONDS, checkProofLifetime, importAgentKey } from "./agent-assertion.ts";
 
 /**
  * Why a report was not taken as proof: the identity checks it shares with a client assertion (no `iss`, no
@@ -23,7 +23,6 @@ export type KeyReportExpectations = {
 };
 
 const ALLOWED_ALGORITHMS: ReadonlySet<string> = new Set(ASSERTION_ALGORITHMS);
-const MAX_JTI_CHARS = 256;
 const CLAIM_FAILURES: Readonly<Record<string, KeyReportFailure>> = {
   typ: "wrong_type",
   aud: "wrong_audience",
@@ -59,8 +58,7 @@ export async function verifyKeyReport(jwt: string, expect: KeyReportExpectations
 
   let key: CryptoKey;
   try {
-    const { alg: _registered, use: _use, ...material } = jwk;
-    key = (await importJWK(material, alg)) as CryptoKey;
+    key = await importAgentKey(agent.id, jwk, alg);
   } catch (error) {
     if (error instanceof errors.JOSEError) return refuse("key_type_mismatch", `${jwk.kty} key, alg ${alg}`);
     throw error;
@@ -82,12 +80,9 @@ export async function verifyKeyReport(jwt: string, expect: KeyReportExpectations
   }
   // RFC 7523bis's audience-injection lesson: only this endpoint, as a single string; an array could name others too.
   if (payload.aud !== expect.audience) return refuse("wrong_audience");
-  const { jti, iat, exp } = payload as { jti: unknown; iat: number; exp: number };
-  if (typeof jti !== "string" || jti.length === 0 || jti.length > MAX_JTI_CHARS) return refuse("missing_claim", "jti");
-  const nowSeconds = Math.floor(expect.now.getTime() / 1000);
-  if (iat > nowSeconds + ASSERTION_CLOCK_TOLERANCE_SECONDS) return refuse("issued_in_future");
-  if (exp - iat > MAX_ASSERTION_LIFETIME_SECONDS) return refuse("lifetime_too_long", `${exp - iat}s`);
-  return { ok: true, value: { agentId: agent.id, kid: jwk.kid, jti, expiresAt: exp + ASSERTION_CLOCK_TOLERANCE_SECONDS } };
+  const fresh = checkProofLifetime(payload, expect.now);
+  if (!fresh.ok) return fresh;
+  return { ok: true, value: { agentId: agent.id, kid: jwk.kid, jti: fresh.jti, expiresAt: fresh.expiresAt } };
 }
 
 function refuse(failure: KeyReportFailure, detail?: string): KeyReportResult {
