@@ -10,12 +10,12 @@ import { AuditOutbox } from "./agent-ledger/audit-outbox.ts";
 import { BudgetStore } from "./agent-ledger/budget-store.ts";
 import { LEDGER_MIGRATIONS } from "./agent-ledger/migrations.ts";
 import { type ProofUse, ReplayGuard } from "./agent-ledger/replay-guard.ts";
-import { type Charge, type RecentToken, TokenRegistry, type TokenStatus } from "./agent-ledger/token-registry.ts";
+import { type Charge, type HourlyUsage, type RecentToken, TokenRegistry, type TokenStatus } from "./agent-ledger/token-registry.ts";
 import type { AuditLog } from "./audit-log.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { migrate } from "./migrations.ts";
 
-export type { ApprovalReservation, Charge, ProofUse, ReserveResult, TokenStatus };
+export type { ApprovalReservation, Charge, HourlyUsage, ProofUse, ReserveResult, TokenStatus };
 export type AdmitResult = { ok: true } | { ok: false; replayedJti: string };
 /** A CIBA poll's proofs burnt, and whether its request is still on the agent's books (the kill switch takes it off). */
 export type PollAdmission = { ok: true; onBooks: boolean } | { ok: false; replayedJti: string };
@@ -192,6 +192,14 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
     const { disabled, notBefore } = this.#tokens.state();
     const remaining = budgetsRemaining(rules, this.#budgets.read(rules, now), now);
     return { disabled, notBefore, remaining, recent: this.#tokens.recent(), openApprovals: this.#approvals.countOpen(now) };
+  }
+
+  /**
+   * For the admin page's usage chart: tokens issued since `since` (epoch ms) and the units they count, per clock
+   * hour, oldest first (hours without a token left out). Reads only: the token path writes nothing for it.
+   */
+  usageByHour(since: number): HourlyUsage[] {
+    return this.#tokens.perHour(since);
   }
 
   /** Forwards audit events left behind; drops expired proofs and tokens past their retention. */

@@ -1,4 +1,4 @@
-import { DAY_MS, SECOND_MS } from "../../lib/time.ts";
+import { DAY_MS, HOUR_MS, SECOND_MS } from "../../lib/time.ts";
 
 /** One token about to be issued: what it costs and until when it lives (epoch ms). */
 export type Charge = { jti: string; useCaseId: string; units: Record<string, number>; expiresAt: number };
@@ -12,6 +12,13 @@ export type RecentToken = {
   revoked_at: number | null;
   used_units: Record<string, number> | null;
 };
+/**
+ * One clock hour of an agent's tokens, for the admin page's chart: `hour` is the hour's number (epoch ms / 1 h, as
+ * `core/budgets/daily-window.ts` counts hours), `units` what those tokens count against the budgets, as
+ * `BudgetStore.adjust` counts them: each unit's reported use where a service reported it, otherwise the limit the
+ * token was issued with.
+ */
+export type HourlyUsage = { hour: number; tokens: number; units: Record<string, number> };
 /** A usage report as recorded: the units over the token's limits, and the token whose budgets it adjusts. */
 export type UsageReport =
   | { ok: true; overLimit: string[]; token: { useCase: string; issuedAt: number; charged: Record<string, number> } }
@@ -19,6 +26,8 @@ export type UsageReport =
 
 /** Issued tokens are kept for the rolling daily window, which also outlives every token (max TTL 1 h) for revocation. */
 const ISSUED_RETENTION_MS = DAY_MS;
+/** A token's clock hour in SQL: integer division of an integer column by an integer literal (a bound number may arrive as a REAL). */
+const HOUR_SQL = `issued_at / ${HOUR_MS}`;
 /** The admin view's latest tokens. */
 const RECENT_TOKENS = 20;
 
@@ -118,6 +127,31 @@ export class TokenRegistry {
       )
       .toArray()
       .map((r) => ({ ...r, used_units: r.used_units === null ? null : (JSON.parse(r.used_units) as Record<string, number>) }));
+  }
+
+  /**
+   * Tokens issued at or after `since` (epoch ms) and their units, summed per clock hour in SQL (the day can hold
+   * thousands of tokens; the answer is at most 25 rows), oldest hour first. Hours without a token are left out.
+   * Reads only; the index on `issued_at` bounds the scan to the window.
+   */
+  perHour(since: number): HourlyUsage[] {
+    const byHour = new Map<number, HourlyUsage>();
+    const counts = this.#sql.exec<{ hour: number; tokens: number }>(
+      `SELECT ${HOUR_SQL} AS hour, COUNT(*) AS tokens FROM issued_tokens WHERE issued_at >= ? GROUP BY hour ORDER BY hour`,
+      since,
+    );
+    for (const { hour, tokens } of counts) byHour.set(hour, { hour, tokens, units: {} });
+    const units = this.#sql.exec<{ hour: number; unit: string; amount: number }>(
+      `SELECT ${HOUR_SQL} AS hour, u.key AS unit, SUM(u.value) AS amount
+         FROM issued_tokens, json_each(json_patch(units, COALESCE(used_units, '{}'))) AS u
+        WHERE issued_at >= ? GROUP BY hour, unit`,
+      since,
+    );
+    for (const { hour, unit, amount } of units) {
+      const row = byHour.get(hour);
+      if (row) row.units[unit] = amount;
+    }
+    return [...byHour.values()];
   }
 
   /** Drops tokens older than the retention (`now`: epoch ms). */

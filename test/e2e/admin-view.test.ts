@@ -41,6 +41,40 @@ function agent(agentId: AgentId) {
   return { issuer: broker.url, agentId, privateJwk: agentPrivateJwk(agentId) };
 }
 
+type Layout = { width: number; pageWidth: number; cells: number; tables: number; unreachable: string[] };
+
+const OPEN_EVERY_DETAILS = `document.querySelectorAll("details").forEach((d) => { d.open = true; })`;
+
+/**
+ * Run in the page (a string: the tests compile without the DOM's types). Every cell, budget, chart and form of the
+ * page must be on screen across, or inside an ancestor that scrolls sideways by itself and can bring it there;
+ * the page itself must not be wider than the screen.
+ */
+const LAYOUT_PROBE = `(() => {
+  const width = document.documentElement.clientWidth;
+  const reachable = (el) => {
+    const box = el.getBoundingClientRect();
+    if (box.left >= -0.5 && box.right <= width + 0.5) return true;
+    for (let up = el.parentElement; up; up = up.parentElement) {
+      const style = getComputedStyle(up);
+      if (!/(auto|scroll)/.test(style.overflowX) || up.scrollWidth <= up.clientWidth) continue;
+      const frame = up.getBoundingClientRect();
+      const fits = frame.left >= -0.5 && frame.right <= width + 0.5;
+      const inside = box.left >= frame.left - up.scrollLeft - 0.5 && box.right <= frame.left - up.scrollLeft + up.scrollWidth + 0.5;
+      return fits && inside;
+    }
+    return false;
+  };
+  const cells = [...document.querySelectorAll("main td, main li[data-budget], main svg, main form")];
+  return {
+    width,
+    pageWidth: document.documentElement.scrollWidth,
+    cells: cells.length,
+    tables: document.querySelectorAll("main table").length,
+    unreachable: cells.filter((el) => !reachable(el)).map((el) => el.tagName + " " + (el.getAttribute("data-label") ?? "") + " " + el.textContent.slice(0, 40)),
+  };
+})()`;
+
 /** The text as rendered, which is what the admin reads. */
 async function text(selector: string): Promise<string> {
   // biome-ignore lint/performance/useDomNodeTextContent: Playwright's Locator.innerText, not a DOM node read.
@@ -144,6 +178,116 @@ describe("the admin view in Chromium", () => {
     await phone.page.goto(`${broker.url}/admin`);
     await saveScreenshot(phone.page, "admin-phone");
     await phone.context.close();
+  });
+
+  it("on a phone, reaches every column of every table without the page scrolling sideways", async () => {
+    const phone = await openPhone(browser);
+    await phone.context.addCookies(await context.cookies());
+    await phone.page.goto(`${broker.url}/admin`);
+    // Open every <details> (the kill switch forms, the usage numbers): what they hold must fit as well.
+    await phone.page.evaluate(OPEN_EVERY_DETAILS);
+    const layout = (await phone.page.evaluate(LAYOUT_PROBE)) as Layout;
+
+    expect(layout.width).toBe(390);
+    expect(layout.pageWidth).toBeLessThanOrEqual(layout.width);
+    expect(layout.tables).toBeGreaterThanOrEqual(4);
+    expect(layout.cells).toBeGreaterThan(50);
+    expect(layout.unreachable).toEqual([]);
+    // Every budget of every agent is on screen, not just reachable: the column the issue found hidden.
+    for (const budget of await phone.page.locator("li[data-budget]").all()) {
+      const box = await budget.boundingBox();
+      expect(box && box.x >= 0 && box.x + box.width <= 390, String(await budget.textContent())).toBe(true);
+    }
+    // Each cell says which column it is, since the header row is out of sight.
+    const label = await phone.page.evaluate(
+      `getComputedStyle(document.querySelector('tr[data-agent="support-bot"] td[data-label="Budgets left"]'), "::before").content`,
+    );
+    expect(label).toBe('"Budgets left"');
+    await saveScreenshot(phone.page, "admin-phone-open");
+    await phone.context.close();
+  });
+
+  it("switches an agent off with its button (after asking why), and the agent's next token request is refused; then on again", async () => {
+    await page.goto(`${broker.url}/admin`);
+    const row = page.locator('tr[data-agent="support-bot"]');
+    // The button is one step away: hidden until the admin opens the switch.
+    expect(await page.locator("#disable-form-support-bot button").isVisible()).toBe(false);
+    await row.locator("summary").click();
+    // The browser itself asks for the reason before anything is sent (no script involved).
+    await page.click("#disable-form-support-bot button");
+    expect(page.url()).toBe(`${broker.url}/admin`);
+    await page.fill("#reason-support-bot", "testing the kill switch from the page");
+    await Promise.all([
+      page.waitForURL(`${broker.url}/admin?switched=support-bot#agent-support-bot`),
+      page.click("#disable-form-support-bot button"),
+    ]);
+
+    expect(await text("#switch-result")).toContain("support-bot) is switched off");
+    expect(await text('tr[data-agent="support-bot"] .badge')).toBe("switched off (kill switch)");
+    const refused = await requestToken({ ...agent("support-bot"), useCase: "crm.customers.read" }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(WritTokenError);
+    expect((refused as WritTokenError).error).toBe("access_denied");
+
+    await row.locator("summary").click();
+    await Promise.all([
+      page.waitForURL(`${broker.url}/admin?switched=support-bot#agent-support-bot`),
+      page.click("#enable-form-support-bot button"),
+    ]);
+    expect(await text("#switch-result")).toContain("support-bot) is switched on");
+    expect(await text('tr[data-agent="support-bot"] .badge')).toBe("active");
+    const token = await requestToken({ ...agent("support-bot"), useCase: "crm.customers.read" });
+    expect(token.access_token).toMatch(/^ey/);
+    // Both switches are in the decisions, with the reason the admin gave.
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          return page.locator('tr[data-type="admin_action"][data-decision="agent_disabled"]').count();
+        },
+        { timeout: 10_000, interval: 200 },
+      )
+      .toBeGreaterThanOrEqual(1);
+    expect(await text('tr[data-type="admin_action"][data-decision="agent_disabled"] td.reason')).toContain(
+      "testing the kill switch from the page",
+    );
+    await saveScreenshot(page, "admin-switched");
+  });
+
+  it("throws the switch from a phone with JavaScript off", async () => {
+    const phone = await openPhone(browser, { javaScriptEnabled: false });
+    await phone.context.addCookies(await context.cookies());
+    await phone.page.goto(`${broker.url}/admin`);
+    await phone.page.click('tr[data-agent="report-bot"] summary');
+    await phone.page.fill("#reason-report-bot", "no script needed");
+    await Promise.all([
+      phone.page.waitForURL(`${broker.url}/admin?switched=report-bot#agent-report-bot`),
+      phone.page.click("#disable-form-report-bot button"),
+    ]);
+    // biome-ignore lint/performance/useDomNodeTextContent: Playwright's Locator.innerText, not a DOM node read.
+    expect(await phone.page.locator("#switch-result").innerText()).toContain("report-bot) is switched off");
+
+    await phone.page.click('tr[data-agent="report-bot"] summary');
+    await Promise.all([
+      phone.page.waitForURL(`${broker.url}/admin?switched=report-bot#agent-report-bot`),
+      phone.page.click("#enable-form-report-bot button"),
+    ]);
+    expect(await phone.page.locator('tr[data-agent="report-bot"] .badge').textContent()).toBe("active");
+    await phone.context.close();
+  });
+
+  it("draws each agent's tokens per hour", async () => {
+    const bars = page.locator('figure[data-usage-agent="support-bot"] [data-series="tokens"] rect.bar');
+    expect(await bars.count()).toBe(24);
+    const total = Number(await page.locator('figure[data-usage-agent="support-bot"] div[data-series="tokens"]').getAttribute("data-total"));
+    // Two tokens issued to support-bot in this run (the XSS intent and the one after switching back on).
+    expect(total).toBe(2);
+    const values = await bars.evaluateAll((rects) => rects.map((r) => Number(r.getAttribute("data-value"))));
+    expect(values.reduce((a, b) => a + b, 0)).toBe(2);
+    const tallest = await bars.evaluateAll((rects) => Math.max(...rects.map((r) => r.getBoundingClientRect().height)));
+    expect(tallest).toBeGreaterThan(20);
   });
 
   it("signs out: the cookie is gone and the page asks to sign in again", async () => {

@@ -4,9 +4,10 @@ import { base64url, fromBase64url, randomSecret } from "../../lib/crypto.ts";
  * A browser cannot send `Authorization: Bearer <ADMIN_TOKEN>` by itself, so the admin page trades the token
  * (posted once to /admin/session) for a short-lived session cookie. The cookie is only a signed expiry:
  * `v1.<session id>.<expires at, epoch ms>.<HMAC-SHA256>`, keyed by HKDF from ADMIN_TOKEN, so rotating the token
- * ends every session and the broker stores nothing. It is accepted for reading the admin page only (GET), never
- * for an action that changes state, so a forged cross-site request has nothing to ride on (and SameSite=Strict
- * keeps the browser from sending it cross-site in the first place).
+ * ends every session and the broker stores nothing. It is accepted for reading the admin page (GET /admin) and for
+ * the page's own forms (the kill switch buttons, `form-auth.ts`), which take it only from the broker's own page
+ * (`same-origin.ts`); SameSite=Strict keeps the browser from sending it cross-site in the first place. Every other
+ * admin route ignores it.
  */
 
 export const ADMIN_SESSION_COOKIE = "writ_admin_session";

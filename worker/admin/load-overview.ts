@@ -16,6 +16,7 @@ import {
   pendingApprovals,
   recentDecisions,
 } from "./overview.ts";
+import { chartStart, type UsageChart, usageChart } from "./usage-chart.ts";
 
 /** Newest decisions listed on the page. */
 export const DECISIONS_SHOWN = 50;
@@ -37,21 +38,24 @@ export type Overview = {
   decisions: DecisionRow[];
   /** The decision list is complete from this time on (epoch ms); earlier only if every shard was quiet. */
   decisionsSince: number;
+  /** Each agent's tokens and units per hour over the last day, by agent id. */
+  usage: Map<string, UsageChart>;
   /** Requests refused before anyone was identified: counted, never listed among the decisions. */
   noise: { lastHour: NoiseTally; lastDay: NoiseTally };
 };
 
 /**
  * Everything the admin page shows, read in parallel: each agent's ledger summary (status, budgets, open requests)
- * and the audit shards of every agent and the broker (recent decisions, and the requests and votes of the
+ * and tokens per hour, and the audit shards of every agent and the broker (recent decisions, and the requests and votes of the
  * longest approval TTL for the pending list). Reads only.
  */
 export async function loadOverview(env: WritEnv, policy: CompiledPolicy, now: number): Promise<Overview> {
   const agents = [...policy.agents.values()];
   const shardAgents = [...policy.agents.keys(), BROKER_SHARD_AGENT];
   const ttl = longestRequestTtlMs(policy);
-  const [summaries, recent, approvalRecords, lastHour, lastDay] = await Promise.all([
+  const [summaries, hourly, recent, approvalRecords, lastHour, lastDay] = await Promise.all([
     Promise.all(agents.map((agent) => env.AGENT_LEDGER.getByName(agent.id).summary(agentRules(policy, agent), now))),
+    Promise.all(agents.map((agent) => env.AGENT_LEDGER.getByName(agent.id).usageByHour(chartStart(now)))),
     Promise.all(shardsBetween(shardAgents, now - DECISION_WINDOWS_MS[0], now + 1).map((shard) => newestOf(env, shard, now))),
     ttl === 0 ? Promise.resolve([]) : approvalEvents(env, shardsBetween(shardAgents, now - ttl, now + 1), now - ttl),
     noiseBetween(env, now - HOUR_MS, now + 1, NOISE_TOP_SHOWN),
@@ -74,6 +78,7 @@ export async function loadOverview(env: WritEnv, policy: CompiledPolicy, now: nu
       DECISIONS_SHOWN,
     ),
     decisionsSince,
+    usage: new Map(agents.map((agent, i) => [agent.id, usageChart(hourly[i] ?? [], now)])),
     noise: { lastHour, lastDay },
   };
 }

@@ -49,8 +49,9 @@ export function renderSignIn(reason: SignInReason): RenderedPage {
         </form>
       )}
       <p class="muted">
-        The admin token is the broker's ADMIN_TOKEN secret. Signing in keeps a session of one hour in a cookie that only this page reads,
-        and it can only look: every change still needs the admin API. Behind Cloudflare Access you are signed in already.
+        The admin token is the broker's ADMIN_TOKEN secret. Signing in keeps a session of one hour in a cookie that only this page reads: it
+        shows the overview and works the page's kill switch buttons; everything else still needs the admin API. Behind Cloudflare Access you
+        are signed in already.
       </p>
     </Layout>,
   );

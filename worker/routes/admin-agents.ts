@@ -1,8 +1,7 @@
 import { Hono } from "hono";
 import { budgetRules } from "../../core/budgets/budget-rules.ts";
-import { switchOff, switchOn } from "../agents/kill-switch.ts";
+import { switchAgent } from "../admin/agent-switch.ts";
 import type { AppEnv } from "../app-env.ts";
-import { note } from "../audit/note.ts";
 import { refuse } from "../http/refuse.ts";
 import { nowOf } from "../http/request-context.ts";
 import { adminAuth } from "../middleware/admin-auth.ts";
@@ -17,21 +16,18 @@ export function adminAgentRoutes(): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.use("/admin/agents/*", adminAuth());
 
-  routes.post("/admin/agents/:id/disable", async (c) => {
-    const agentId = c.req.param("id");
-    if (!activePolicy.agents.has(agentId)) return refuse(c, { code: "unknown_agent" });
-    const { cancelled } = await switchOff(c.env, agentId, nowOf(c).getTime());
-    note(c, { agent: agentId, decision: "agent_disabled" });
-    return c.json({ agent: agentId, disabled: true, cancelled_approvals: cancelled }, 200, { "Cache-Control": "no-store" });
-  });
-
-  routes.post("/admin/agents/:id/enable", async (c) => {
-    const agentId = c.req.param("id");
-    if (!activePolicy.agents.has(agentId)) return refuse(c, { code: "unknown_agent" });
-    const { cancelled } = await switchOn(c.env, agentId, nowOf(c).getTime());
-    note(c, { agent: agentId, decision: "agent_enabled" });
-    return c.json({ agent: agentId, disabled: false, cancelled_approvals: cancelled }, 200, { "Cache-Control": "no-store" });
-  });
+  // The admin page's buttons throw the same switch (worker/admin/agent-switch.ts), so both leave the same record.
+  for (const [action, direction] of [
+    ["disable", "off"],
+    ["enable", "on"],
+  ] as const) {
+    routes.post(`/admin/agents/:id/${action}`, async (c) => {
+      const switched = await switchAgent(c, activePolicy, c.req.param("id"), direction);
+      if (!switched.ok) return refuse(c, switched.reason);
+      const { agent, disabled, cancelled } = switched.value;
+      return c.json({ agent, disabled, cancelled_approvals: cancelled }, 200, { "Cache-Control": "no-store" });
+    });
+  }
 
   routes.get("/admin/agents/:id", async (c) => {
     const agent = activePolicy.agents.get(c.req.param("id"));

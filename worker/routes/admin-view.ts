@@ -1,6 +1,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
+import type { AdminAuthFailure } from "../../core/refusals.ts";
 import { sameSecret } from "../../lib/crypto.ts";
 import { log } from "../../lib/log.ts";
 import {
@@ -10,7 +11,10 @@ import {
   sessionCookieOptions,
   verifyAdminSession,
 } from "../admin/admin-session.ts";
+import { switchAgent } from "../admin/agent-switch.ts";
+import { adminFormAuth } from "../admin/form-auth.ts";
 import { loadOverview } from "../admin/load-overview.ts";
+import { refuseAdminPage } from "../admin/refuse-admin-page.ts";
 import { sameOrigin } from "../admin/same-origin.ts";
 import type { AppEnv } from "../app-env.ts";
 import { ACCESS_JWT_HEADER, type AccessKeySource } from "../approvals/access-jwt.ts";
@@ -41,7 +45,10 @@ const CHALLENGE = 'Bearer realm="writ-admin"';
  * - `GET /admin`: agents and their budgets, pending approval requests and recent decisions, for an admin behind
  *   Cloudflare Access, with the bearer secret, or with the session cookie below; anyone else gets a sign-in form.
  * - `POST /admin/session` (form: `token`): trades the admin token for a one-hour session cookie (HttpOnly,
- *   SameSite=Strict, Path=/admin) that only `GET /admin` accepts, so it can look but never change anything.
+ *   SameSite=Strict, Path=/admin) that `GET /admin` and the page's own forms below accept, nothing else.
+ * - `POST /admin/switch/:id/disable` (form: `reason`) and `/enable`: the kill switch buttons. The same switch and
+ *   audit record as the JSON API's (`admin/agent-switch.ts`); a browser's credential counts only from this page
+ *   (`admin/form-auth.ts`). Answers 303 back to the overview, which shows the agent's state as the ledger has it.
  * - `POST /admin/sign-out`: drops the cookie.
  *
  * @example
@@ -51,26 +58,47 @@ export function adminViewRoutes(options: AdminViewOptions = {}): Hono<AppEnv> {
   const policy = options.policy ?? activePolicy;
   const clock = options.now ?? Date.now;
   const routes = new Hono<AppEnv>();
-  const auth = adminAuth({
-    ...(options.accessKeys ? { accessKeys: options.accessKeys } : {}),
-    session: true,
-    // Without an admin token only Access can sign anyone in: no point offering the token form.
-    onRefused: (c, why) =>
-      respond(c, renderSignIn(!configOf(c).adminToken && why === "no_credential" ? "token_not_configured" : signInReason(why))),
-  });
+  // Without an admin token only Access can sign anyone in: no point offering the token form.
+  const signInAgain = (c: Context<AppEnv>, why: AdminAuthFailure) =>
+    respond(c, renderSignIn(!configOf(c).adminToken && why === "no_credential" ? "token_not_configured" : signInReason(why)));
+  const auth = adminAuth({ ...(options.accessKeys ? { accessKeys: options.accessKeys } : {}), session: true, onRefused: signInAgain });
 
   routes.get("/admin", pageSecurityHeaders(), signInWhenAnonymous(), auth, async (c) => {
     const admin = c.get("admin");
     const overview = await loadOverview(c.env, policy, clock());
+    const switched = c.req.query("switched");
     return respond(
       c,
       renderOverview({
         overview,
         admin: admin === "token" ? "the admin token" : admin === "session" ? "the admin token (browser session)" : String(admin),
         signOut: admin === "session",
+        ...(switched === undefined ? {} : { switched }),
       }),
     );
   });
+
+  const formAuth = adminFormAuth({ ...(options.accessKeys ? { accessKeys: options.accessKeys } : {}), onRefused: signInAgain });
+  for (const [action, direction] of [
+    ["disable", "off"],
+    ["enable", "on"],
+  ] as const) {
+    routes.post(`/admin/switch/:id/${action}`, pageSecurityHeaders(), formAuth, async (c) => {
+      const form = await readForm(c.req.raw);
+      if (!form.ok) return refuseAdminPage(c, form.reason);
+      const switched = await switchAgent(
+        c,
+        policy,
+        c.req.param("id"),
+        direction,
+        direction === "off" ? form.value.single.reason : undefined,
+      );
+      if (!switched.ok) return refuseAdminPage(c, switched.reason);
+      const agent = encodeURIComponent(switched.value.agent);
+      // 303: the browser follows with a GET, so a reload shows the state again instead of throwing the switch twice.
+      return c.redirect(`/admin?switched=${agent}#agent-${agent}`, 303);
+    });
+  }
 
   routes.post("/admin/session", pageSecurityHeaders(), async (c) => {
     // Login CSRF: a sign-in (or sign-out) form posted from another site is refused.
