@@ -13,6 +13,7 @@
 export { type AssertionOptions, signAgentAssertion } from "./assertion.ts";
 export { systemClock } from "./clock.ts";
 export { discoverBroker, metadataUrl } from "./discovery.ts";
+export { createDpopKey, type DpopKey, type DpopKeyOptions } from "./dpop.ts";
 export {
   type BrokerAnswer,
   WritApprovalDenied,

@@ -18,6 +18,8 @@ export type PollContext = {
   intent: string | undefined;
   /** A fresh client assertion for each poll (each `jti` works once). */
   sign: () => Promise<string>;
+  /** Extra headers for each poll: a fresh DPoP proof, so the approved token is bound to the agent's key. */
+  headers?: (nowMs: number) => Promise<Record<string, string>>;
   onPending: ((pending: PendingApproval) => void | Promise<void>) | undefined;
   signal: AbortSignal | undefined;
 };
@@ -57,7 +59,8 @@ export async function pollForApprovedToken(ctx: PollContext, started: Backchanne
     let reply: Awaited<ReturnType<typeof postForm>>;
     try {
       const form = cibaPollForm(ctx.caller.agentId, await ctx.sign(), started.authReqId);
-      reply = await postForm(ctx.fetch, ctx.tokenEndpoint, form, { signal, nowMs: sentAt });
+      const headers = ctx.headers === undefined ? {} : await ctx.headers(sentAt);
+      reply = await postForm(ctx.fetch, ctx.tokenEndpoint, form, { signal, nowMs: sentAt, headers });
     } catch (error) {
       // The approval lives on at the broker: an unreachable broker for one poll is no reason to drop it.
       if (error instanceof WritBrokerUnavailable && ++failedInARow < MAX_FAILED_POLLS) continue;

@@ -85,9 +85,9 @@ export type PendingApproval = {
 
 /** An access token from the broker. Frozen: the cache hands the same object to every equal request. */
 export type WritToken = {
-  /** The bearer token to send to the service: `Authorization: Bearer <accessToken>`. */
+  /** The token to send to the service: `Authorization: Bearer <accessToken>`, or with a DPoP proof when `tokenType` is `DPoP`. */
   readonly accessToken: string;
-  /** `Bearer` (or `DPoP` once tokens can be DPoP-bound). */
+  /** `Bearer`, or `DPoP` for a token bound to the client's DPoP key (`WritClient.authHeaders` sends either right). */
   readonly tokenType: string;
   /** When the token expires (ms since the epoch, by the SDK's clock). */
   readonly expiresAt: number;

@@ -35,13 +35,13 @@ export async function postForm(
   fetch: FetchLike,
   url: string,
   form: URLSearchParams,
-  options: { signal: AbortSignal | undefined; nowMs: number },
+  options: { signal: AbortSignal | undefined; nowMs: number; headers?: Record<string, string> },
 ): Promise<Reply> {
   let response: Response;
   try {
     response = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+      headers: { ...options.headers, "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
       body: form.toString(),
       // A redirect would carry the assertion to another address: a Writ broker never redirects its endpoints.
       redirect: "manual",

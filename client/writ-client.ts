@@ -1,6 +1,7 @@
 import { agentKeyAlgorithm, agentSigningKey, DEFAULT_ASSERTION_LIFETIME_SECONDS, type SigningKey, signAssertion } from "./assertion.ts";
 import { systemClock } from "./clock.ts";
 import { discoverBroker } from "./discovery.ts";
+import { createDpopKey, type DpopKey, type DpopKeyOptions } from "./dpop.ts";
 import { WritDiscoveryFailed } from "./errors.ts";
 import { pollForApprovedToken } from "./poll-approval.ts";
 import { backchannelForm, checkTokenRequest, parseBackchannelResponse, parseTokenResponse, tokenExchangeForm } from "./protocol.ts";
@@ -31,6 +32,12 @@ export type WritClientOptions = {
   refreshBeforeExpirySeconds?: number;
   /** Allow an `http:` issuer that is not loopback (a private network you trust). Assertions are bearer proofs for a minute. */
   allowInsecureHttp?: boolean;
+  /**
+   * Sender-constrained tokens (DPoP, RFC 9449): each token request carries a proof, so the broker binds the token to
+   * this client's key and a stolen token is useless. `true`: a fresh non-extractable ES256 key per client;
+   * `{ key }`: your own key pair. Services then need a proof per call: `authHeaders()` or `dpopProof()`.
+   */
+  dpop?: boolean | DpopKeyOptions;
 };
 
 /**
@@ -51,6 +58,13 @@ export type WritClientOptions = {
  *   onPending: ({ expiresIn }) => console.log(`waiting up to ${expiresIn} s for a human to approve`),
  * });
  * await fetch("https://crm.example.com/customers?limit=10", { headers: { authorization: `Bearer ${accessToken}` } });
+ *
+ * @example
+ * // DPoP (RFC 9449): tokens bound to this client's key, a proof with every call.
+ * const bound = new WritClient({ issuer, agentId: "support-bot", key: privateJwk, dpop: true });
+ * const token = await bound.token({ useCase: "crm.customers.read" });
+ * const url = "https://crm.example.com/customers?limit=10";
+ * await fetch(url, { headers: await bound.authHeaders(token, { method: "GET", url }) });
  */
 export class WritClient {
   readonly issuer: string;
@@ -63,6 +77,8 @@ export class WritClient {
   readonly #cache = new TokenCache();
   #signingKey: Promise<SigningKey> | undefined;
   #metadata: { promise: Promise<BrokerMetadata>; fetchedAt: number } | undefined;
+  readonly #dpopOptions: DpopKeyOptions | undefined;
+  #dpopKey: Promise<DpopKey> | undefined;
 
   constructor(options: WritClientOptions) {
     if (typeof options !== "object" || options === null) throw new TypeError("new WritClient({ issuer, agentId, key })");
@@ -80,6 +96,68 @@ export class WritClient {
     this.#fetch = options.fetch ?? ((url, init) => fetch(url, init));
     this.#clock = options.clock ?? systemClock;
     this.#refreshMs = refresh * 1000;
+    const { dpop } = options;
+    if (dpop !== undefined && typeof dpop !== "boolean" && (typeof dpop !== "object" || dpop === null))
+      throw new TypeError("WritClient: `dpop` is true or { key: CryptoKeyPair }");
+    this.#dpopOptions = dpop === true ? {} : dpop === false || dpop === undefined ? undefined : dpop;
+  }
+
+  /** True when this client asks for DPoP-bound tokens. */
+  get dpop(): boolean {
+    return this.#dpopOptions !== undefined;
+  }
+
+  /**
+   * A DPoP proof (RFC 9449 §4) for one call to a service with a bound token: signed by this client's DPoP key, for
+   * `method` and `url`, with `ath` of `accessToken`. Make a new one for every request (each is accepted once).
+   * Throws a `TypeError` when the client was created without `dpop`.
+   *
+   * @example
+   * const proof = await writ.dpopProof("GET", url, token.accessToken);
+   * await fetch(url, { headers: { authorization: `DPoP ${token.accessToken}`, dpop: proof } });
+   */
+  async dpopProof(method: string, url: string, accessToken?: string): Promise<string> {
+    if (typeof method !== "string" || method.length === 0) throw new TypeError("dpopProof(): `method` must be an HTTP method");
+    if (typeof url !== "string" || !URL.canParse(url)) throw new TypeError("dpopProof(): `url` must be an absolute URL");
+    return (await this.#requireDpopKey()).proof(method, url, accessToken, this.#clock.now());
+  }
+
+  /**
+   * The headers that present `token` to a service for one request: `Authorization: DPoP` with a fresh proof for a
+   * bound token, `Authorization: Bearer` otherwise.
+   *
+   * @example
+   * const token = await writ.token({ useCase: "crm.customers.read" });
+   * const url = "https://crm.example.com/customers?limit=10";
+   * await fetch(url, { headers: await writ.authHeaders(token, { method: "GET", url }) });
+   */
+  async authHeaders(token: WritToken, request: { method: string; url: string }): Promise<Record<string, string>> {
+    if (token.tokenType.toLowerCase() !== "dpop") return { authorization: `Bearer ${token.accessToken}` };
+    return { authorization: `DPoP ${token.accessToken}`, dpop: await this.dpopProof(request.method, request.url, token.accessToken) };
+  }
+
+  /** This client's DPoP key (made on first use), or undefined without `dpop`. */
+  async #dpopKeyOrNone(): Promise<DpopKey | undefined> {
+    if (this.#dpopOptions === undefined) return undefined;
+    const options = this.#dpopOptions;
+    this.#dpopKey ??= createDpopKey(options);
+    // A failed key creation is not kept: the next call tries again.
+    this.#dpopKey.catch(() => {
+      this.#dpopKey = undefined;
+    });
+    return this.#dpopKey;
+  }
+
+  async #requireDpopKey(): Promise<DpopKey> {
+    const key = await this.#dpopKeyOrNone();
+    if (key === undefined) throw new TypeError("WritClient: create the client with `dpop: true` to make DPoP proofs");
+    return key;
+  }
+
+  /** The DPoP header for a POST to the token endpoint, or nothing without `dpop`. */
+  async #tokenEndpointHeaders(tokenEndpoint: string, nowMs: number): Promise<Record<string, string>> {
+    const key = await this.#dpopKeyOrNone();
+    return key === undefined ? {} : { dpop: await key.proof("POST", tokenEndpoint, undefined, nowMs) };
   }
 
   /**
@@ -156,7 +234,8 @@ export class WritClient {
     const caller: Caller = { issuer: this.issuer, agentId: this.agentId, keyId: this.#keyId, useCase: request.useCase };
     const sentAt = this.#clock.now();
     const form = tokenExchangeForm(this.agentId, await this.#assertion(), request);
-    const reply = await postForm(this.#fetch, metadata.token_endpoint, form, { signal, nowMs: sentAt });
+    const headers = await this.#tokenEndpointHeaders(metadata.token_endpoint, sentAt);
+    const reply = await postForm(this.#fetch, metadata.token_endpoint, form, { signal, nowMs: sentAt, headers });
     if (reply.ok) return parseTokenResponse(reply.body, sentAt, reply.requestId);
     if (reply.refusal.error !== "approval_required" || call.approval === "fail") throw refusalError(reply.refusal, "token", caller);
 
@@ -184,6 +263,7 @@ export class WritClient {
         caller: { ...caller, useCase: request.useCase },
         intent: request.intent,
         sign: () => this.#assertion(),
+        headers: (nowMs) => this.#tokenEndpointHeaders(metadata.token_endpoint, nowMs),
         onPending: call.notify,
         signal,
       },

@@ -254,6 +254,11 @@ export const UseCaseSchema = z
     approval: ApprovalSettingsSchema.optional(),
     /** Each agent's own allowance for this use case. */
     budget: BudgetSchema.optional(),
+    /**
+     * `"required"`: tokens are issued only to a request carrying a DPoP proof (RFC 9449), so each token is bound to
+     * the agent's key and useless to whoever steals it. Default `"optional"`: bound when the agent sends a proof.
+     */
+    dpop: z.enum(["optional", "required"]).optional(),
   })
   .strict();
 

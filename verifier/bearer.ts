@@ -28,3 +28,27 @@ export function readBearerToken(authorization: string | null | undefined): strin
   if (token === undefined) throw new WritVerifyError("ERR_WRIT_AUTHORIZATION_MALFORMED", "Authorization is not `Bearer <token>`");
   return token;
 }
+
+/** RFC 9449 §7.1: `DPoP` credentials have the same token68 syntax as Bearer ones. */
+const DPOP_CREDENTIALS = /^DPoP +([A-Za-z0-9\-._~+/]+=*)$/i;
+
+/** The credentials of a request: a Writ token and the scheme it came with. */
+export type PresentedToken = { scheme: "Bearer" | "DPoP"; token: string };
+
+/**
+ * Like `readBearerToken`, but also accepts RFC 9449's `Authorization: DPoP <token>`, the scheme of a DPoP-bound token.
+ * Throws the same codes (another scheme reads as no token).
+ *
+ * @example
+ * const { scheme, token } = readAuthorization(request.headers.get("authorization"));
+ */
+export function readAuthorization(authorization: string | null | undefined): PresentedToken {
+  const scheme = authorization?.trim().split(" ", 1)[0]?.toLowerCase();
+  if (scheme !== "dpop" || authorization === null || authorization === undefined)
+    return { scheme: "Bearer", token: readBearerToken(authorization) };
+  if (authorization.includes(","))
+    throw new WritVerifyError("ERR_WRIT_AUTHORIZATION_MALFORMED", "several credentials in Authorization (repeated header?)");
+  const token = DPOP_CREDENTIALS.exec(authorization)?.[1];
+  if (token === undefined) throw new WritVerifyError("ERR_WRIT_AUTHORIZATION_MALFORMED", "Authorization is not `DPoP <token>`");
+  return { scheme: "DPoP", token };
+}

@@ -1,5 +1,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
 import { ACCESS_TOKEN_TYP, type AccessTokenClaims, AccessTokenClaimsSchema, type ApprovalClaim } from "../schemas/access-token.ts";
+import { readAuthorization } from "./bearer.ts";
+import { checkDpopBinding, type DpopPresentation } from "./dpop.ts";
 import { fromJoseError, WritVerifyError } from "./errors.ts";
 import { createIntrospector } from "./introspection.ts";
 import { type JwksFetch, type ResolvedOptions, requiredScopes, resolveOptions, type VerifierOptions } from "./options.ts";
@@ -46,6 +48,21 @@ export type WritGrant = {
 export type VerifyOptions = {
   /** The use case the route needs; with several, any one of them. Omit only where every use case for this audience may pass. */
   scope?: string | readonly string[];
+  /**
+   * The token came as `Authorization: DPoP` (RFC 9449): the request's `DPoP` header, method and full URL. Without
+   * it the token is taken as a Bearer token, and a DPoP-bound one is refused. `verifyRequest` fills this in.
+   */
+  dpop?: { proof: string | null | undefined; method: string; url: string };
+};
+
+/**
+ * @example
+ * // Behind a proxy that rewrites the host, the URL the agent called (and signed its proof for):
+ * await verifier.verifyRequest(request, { scope: "crm.customers.read", url: `https://crm.example.com${new URL(request.url).pathname}` });
+ */
+export type VerifyRequestOptions = Omit<VerifyOptions, "dpop"> & {
+  /** The URL the agent called, when `request.url` is not it (a proxy, a mount point). Query and fragment are ignored. */
+  url?: string;
 };
 
 /**
@@ -59,6 +76,13 @@ export type Verifier = {
   readonly online: boolean;
   /** Resolves the grant of a valid token; rejects with a `WritVerifyError` for any token it does not accept. */
   verify(token: string, options?: VerifyOptions): Promise<WritGrant>;
+  /**
+   * Reads `Authorization: Bearer|DPoP` and the `DPoP` proof from the request, then verifies as `verify` does; a
+   * DPoP-bound token must come with scheme DPoP and a valid proof for this request's method and URL.
+   */
+  verifyRequest(request: Request, options?: VerifyRequestOptions): Promise<WritGrant>;
+  /** What the service accepts for DPoP, for challenges (`bearerRefusal`'s `dpop` option). */
+  readonly dpop: { readonly required: boolean; readonly algorithms: readonly string[] };
 };
 
 /**
@@ -112,13 +136,36 @@ export function createVerifier(options: VerifierOptions): Verifier {
       throw fromJoseError(error);
     }
     checkIssuedAt(payload, clockToleranceSeconds);
-    const grant = grantFrom(payload, scopes);
+    const grant = grantFrom(payload);
+    const { dpop } = verifyOptions;
+    const presentation: DpopPresentation = dpop === undefined ? { scheme: "Bearer" } : { scheme: "DPoP", ...dpop };
+    await checkDpopBinding(grant.claims, token, presentation, resolved.dpop, clockToleranceSeconds);
+    if (scopes !== undefined && !scopes.includes(grant.useCase))
+      throw new WritVerifyError(
+        "ERR_WRIT_SCOPE_INSUFFICIENT",
+        `token is for use case ${grant.useCase}, route needs ${scopes.join(" or ")}`,
+      );
     // Only a token that passes every offline check is worth a round trip: forgeries never reach the broker.
     if (introspect !== undefined) await introspect({ token, jti: grant.jti, audience: grant.audience, expiresAt: grant.expiresAt });
     return grant;
   }
 
-  return Object.freeze({ issuer, audience, online: introspect !== undefined, verify });
+  async function verifyRequest(request: Request, requestOptions: VerifyRequestOptions = {}): Promise<WritGrant> {
+    const { url, ...rest } = requestOptions;
+    let scheme: "Bearer" | "DPoP" | undefined;
+    try {
+      const presented = readAuthorization(request.headers.get("authorization"));
+      scheme = presented.scheme;
+      const dpop = scheme === "DPoP" ? { proof: request.headers.get("dpop"), method: request.method, url: url ?? request.url } : undefined;
+      return await verify(presented.token, dpop === undefined ? rest : { ...rest, dpop });
+    } catch (error) {
+      if (error instanceof WritVerifyError) error.scheme = scheme;
+      throw error;
+    }
+  }
+
+  const dpop = Object.freeze({ required: resolved.dpop.required, algorithms: resolved.dpop.algorithms });
+  return Object.freeze({ issuer, audience, online: introspect !== undefined, verify, verifyRequest, dpop });
 }
 
 /**
@@ -153,8 +200,8 @@ function jwksFetch(fetchImpl: JwksFetch): JwksFetch {
   };
 }
 
-/** Past the signature: the claims must have Writ's shape, agree with each other, and cover the route. */
-function grantFrom(payload: unknown, scopes: readonly string[] | undefined): WritGrant {
+/** Past the signature: the claims must have Writ's shape and agree with each other. */
+function grantFrom(payload: unknown): WritGrant {
   const parsed = AccessTokenClaimsSchema.safeParse(payload);
   if (!parsed.success) {
     // Paths and zod's messages only: a zod dump could echo claim values into logs.
@@ -166,11 +213,6 @@ function grantFrom(payload: unknown, scopes: readonly string[] | undefined): Wri
   // `scope` is what routes check and `authorization_details` what they enforce: a token where they differ is not Writ's.
   if (granted.use_case !== claims.scope)
     throw new WritVerifyError("ERR_WRIT_CLAIMS_INVALID", "authorization_details[0].use_case differs from scope");
-  // Without a DPoP proof check, a key-bound token accepted as bearer would lose the protection its binding promised.
-  if (claims.cnf !== undefined)
-    throw new WritVerifyError("ERR_WRIT_DPOP_REQUIRED", "token is bound to a DPoP key (cnf.jkt); DPoP proofs are not supported yet");
-  if (scopes !== undefined && !scopes.includes(claims.scope))
-    throw new WritVerifyError("ERR_WRIT_SCOPE_INSUFFICIENT", `token is for use case ${claims.scope}, route needs ${scopes.join(" or ")}`);
 
   const grant: { -readonly [K in keyof WritGrant]: WritGrant[K] } = {
     agent: claims.sub,

@@ -23,8 +23,19 @@ export type WritVerifyErrorCode =
   | "ERR_WRIT_NOT_YET_VALID"
   | "ERR_WRIT_CLAIMS_INVALID"
   | "ERR_WRIT_SCOPE_INSUFFICIENT"
-  /** The token carries `cnf.jkt` (RFC 9449): using it without a DPoP proof would make a stolen token replayable. */
+  /**
+   * The token carries `cnf.jkt` (RFC 9449) but came as a Bearer token, or without a proof through `verify()`:
+   * accepting it would make a stolen token replayable. Also: the service requires DPoP (`dpop.required`) and the token is not bound.
+   */
   | "ERR_WRIT_DPOP_REQUIRED"
+  /** The `DPoP` proof is missing (scheme DPoP), repeated, or fails a check of RFC 9449 §4.3 (signature, htm, htu, iat, ath…). */
+  | "ERR_WRIT_DPOP_PROOF_INVALID"
+  /** The proof's `jti` was seen before within the proof window: a captured request replayed. */
+  | "ERR_WRIT_DPOP_PROOF_REPLAYED"
+  /** The proof is signed by another key than the token's `cnf.jkt`, or a token that is not bound came with scheme DPoP. */
+  | "ERR_WRIT_DPOP_BINDING_MISMATCH"
+  /** The `DpopReplayStore` could not answer (a Durable Object down): the proof is refused, not waved through. */
+  | "ERR_WRIT_DPOP_REPLAY_UNAVAILABLE"
   | "ERR_WRIT_JWKS_UNAVAILABLE"
   /** Online mode only: the broker's `/introspect` says the token is no longer active (revoked, or its agent disabled). */
   | "ERR_WRIT_TOKEN_INACTIVE"
@@ -46,6 +57,8 @@ export type WritVerifyErrorCode =
 export class WritVerifyError extends Error {
   override readonly name = "WritVerifyError";
   readonly code: WritVerifyErrorCode;
+  /** The `Authorization` scheme the request used, when `verifyRequest` knows it: the challenge answering it uses the same one. */
+  scheme: "Bearer" | "DPoP" | undefined;
   constructor(code: WritVerifyErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;

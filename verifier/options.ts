@@ -1,4 +1,6 @@
 import type { JSONWebKeySet, JWTVerifyGetKey } from "jose";
+import { DPOP_ALGORITHMS, DPOP_PROOF_MAX_AGE_SECONDS } from "../schemas/dpop.ts";
+import { type DpopReplayStore, memoryDpopReplayStore } from "./dpop-replay-store.ts";
 
 /**
  * Asymmetric JWS algorithms a verifier may be told to accept. `none` and the HMAC family are absent on purpose:
@@ -110,7 +112,24 @@ export type VerifierOptions = {
    * until it expires, whatever the broker learns later.
    */
   introspection?: IntrospectionOptions;
+  /** DPoP (RFC 9449): tokens bound to a key (`cnf.jkt`) are always checked against a proof; this tunes how. */
+  dpop?: DpopOptions;
 };
+
+/**
+ * @example
+ * const dpop: DpopOptions = { required: true, replayStore: durableObjectDpopReplayStore(env.DPOP_REPLAY) };
+ */
+export type DpopOptions = {
+  /** Refuse every token that is not DPoP-bound (a stolen bearer token is then useless here). Default false. */
+  required?: boolean;
+  /** Where accepted proofs' `jti`s are remembered. Default: `memoryDpopReplayStore()`, this process only. */
+  replayStore?: DpopReplayStore;
+  /** Proof signature algorithms accepted. Default: every one in `DPOP_ALGORITHMS`. */
+  algorithms?: readonly string[];
+};
+
+export type ResolvedDpop = { required: boolean; replayStore: DpopReplayStore; algorithms: readonly string[]; maxAgeSeconds: number };
 
 export type ResolvedOptions = {
   issuer: string;
@@ -122,6 +141,7 @@ export type ResolvedOptions = {
     | { kind: "local"; jwks: JSONWebKeySet | JWTVerifyGetKey }
     | { kind: "remote"; url: URL; fetch?: JwksFetch; cacheMaxAgeMs: number; cooldownMs?: number };
   introspection?: ResolvedIntrospection;
+  dpop: ResolvedDpop;
 };
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
@@ -142,6 +162,7 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
     clockToleranceSeconds: checkClockTolerance(options.clockToleranceSeconds),
     maxTokenAgeSeconds: checkMaxTokenAge(options.maxTokenAgeSeconds),
     keys: checkKeySource(options, issuer),
+    dpop: checkDpop(options.dpop),
   };
   if (options.introspection !== undefined) resolved.introspection = checkIntrospection(options.introspection, options.fetch, issuer);
   return resolved;
@@ -248,6 +269,26 @@ function checkIntrospection(options: IntrospectionOptions, verifierFetch: JwksFe
     cacheSeconds: cacheSeconds ?? DEFAULT_INTROSPECTION_CACHE_SECONDS,
     timeoutMs: timeoutMs ?? DEFAULT_INTROSPECTION_TIMEOUT_MS,
     fetch: fetch ?? verifierFetch ?? ((input, init) => globalThis.fetch(input, init)),
+  };
+}
+
+function checkDpop(options: DpopOptions | undefined): ResolvedDpop {
+  if (options !== undefined && (typeof options !== "object" || options === null)) throw misuse("dpop must be an object");
+  const { required, replayStore, algorithms } = options ?? {};
+  if (required !== undefined && typeof required !== "boolean") throw misuse("dpop.required must be a boolean");
+  if (replayStore !== undefined && (typeof replayStore !== "object" || replayStore === null || typeof replayStore.useOnce !== "function"))
+    throw misuse("dpop.replayStore must have a useOnce(key, expiresAt) method");
+  if (algorithms !== undefined) {
+    if (!Array.isArray(algorithms) || algorithms.length === 0) throw misuse("dpop.algorithms must be a non-empty array");
+    for (const alg of algorithms)
+      if (!(DPOP_ALGORITHMS as readonly string[]).includes(alg))
+        throw misuse(`dpop.algorithms: ${JSON.stringify(alg)} is not one of ${DPOP_ALGORITHMS.join(", ")}`);
+  }
+  return {
+    required: required ?? false,
+    replayStore: replayStore ?? memoryDpopReplayStore(),
+    algorithms: Object.freeze([...(algorithms ?? DPOP_ALGORITHMS)]),
+    maxAgeSeconds: DPOP_PROOF_MAX_AGE_SECONDS,
   };
 }
 

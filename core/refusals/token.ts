@@ -1,3 +1,5 @@
+import type { DpopProofFailure } from "../../schemas/dpop.ts";
+
 /** Why an identity proof (client assertion or subject token) was refused. Never shown on the wire. */
 export type IdentityFailure =
   | "malformed"
@@ -15,6 +17,9 @@ export type IdentityFailure =
   | "lifetime_too_long"
   | "missing_claim"
   | "replayed";
+
+/** Why a DPoP proof on POST /token was refused (RFC 9449 §4.3): the checks of `verifyDpopProof`, a second header, a replay. */
+export type TokenDpopFailure = Exclude<DpopProofFailure, "ath_missing" | "ath_mismatch" | "key_mismatch"> | "several_headers" | "replayed";
 
 /** Every way a token request (token exchange, client_credentials) can be refused, before or after the policy. */
 export type TokenReason =
@@ -48,4 +53,8 @@ export type TokenReason =
   | { code: "context_missing"; key: string }
   | { code: "context_mismatch"; key: string }
   | { code: "intent_required" }
-  | { code: "budget_exhausted"; budget: string; retryAfterSeconds: number };
+  | { code: "budget_exhausted"; budget: string; retryAfterSeconds: number }
+  /** RFC 9449 §5: the `DPoP` header of a token request is repeated or its proof fails a check. */
+  | { code: "invalid_dpop_proof"; failure: TokenDpopFailure; detail?: string }
+  /** The use case says `"dpop": "required"` and the request carried no DPoP proof. */
+  | { code: "dpop_required"; useCase: string };

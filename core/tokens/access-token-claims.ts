@@ -2,13 +2,17 @@ import type { AccessTokenClaims, ApprovalClaim } from "../../schemas/access-toke
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import { AGENT_USE_CASE_TYPE } from "../../schemas/authorization-details.ts";
 
-/** The RFC 9068 claim set for a grant. Pure, so the claims can be tested without keys. */
+/**
+ * The RFC 9068 claim set for a grant. Pure, so the claims can be tested without keys. `jkt`: the DPoP key's RFC 7638
+ * thumbprint, for a sender-constrained token (RFC 9449 §6.1 `cnf.jkt`).
+ */
 export function accessTokenClaims(
   grant: RequestedGrant,
   issuer: string,
   now: Date,
   jti: string,
   approval?: ApprovalClaim,
+  jkt?: string,
 ): AccessTokenClaims {
   const iat = Math.floor(now.getTime() / 1000);
   const claims: AccessTokenClaims = {
@@ -27,5 +31,6 @@ export function accessTokenClaims(
   };
   if (grant.intent !== undefined) claims.intent = grant.intent;
   if (approval !== undefined) claims.approval = approval;
+  if (jkt !== undefined) claims.cnf = { jkt };
   return claims;
 }

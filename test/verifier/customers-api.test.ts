@@ -5,13 +5,16 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { requestToken } from "../../client/index.ts";
 import { createCustomersApp } from "../../examples/customers-api/app.ts";
 import customersWorker from "../../examples/customers-api/index.ts";
-import { createVerifier, WritVerifyError } from "../../verifier/index.ts";
+import { createVerifier, DPOP_ALGORITHMS, WritVerifyError } from "../../verifier/index.ts";
 import { jwksOf, signToken, testKey } from "../support/access-tokens.ts";
 import { agentPrivateJwk, ISSUER } from "../support/assertions.ts";
 import { CRM_API, CUSTOMERS_READ, CUSTOMERS_TABLE } from "../support/demo-policy.ts";
 import { bearer } from "../support/http.ts";
 import { rejectionOf } from "../support/rejection.ts";
 import { brokerFetch, countedBrokerFetch } from "../support/requests.ts";
+
+/** What the middleware offers beside Bearer since it checks DPoP proofs (RFC 9449 §7.1). */
+const DPOP_CHALLENGE = `DPoP realm="${CRM_API}", algs="${DPOP_ALGORITHMS.join(" ")}"`;
 
 async function supportBotToken(): Promise<string> {
   const response = await requestToken({
@@ -95,7 +98,7 @@ describe("customers API example behind a real Writ broker", () => {
   it("answers a request without a token with a Bearer challenge", async () => {
     const res = await app.request("/customers");
     expect(res.status).toBe(401);
-    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${CRM_API}"`);
+    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${CRM_API}", ${DPOP_CHALLENGE}`);
   });
 });
 
@@ -132,7 +135,7 @@ describe("customers API Worker entry", () => {
   it("builds its verifier from WRIT_ISSUER and AUDIENCE and challenges a request without a token", async () => {
     const res = await customersWorker.fetch(new Request("https://crm.example.com/customers"), env, ctx);
     expect(res.status).toBe(401);
-    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${CRM_API}"`);
+    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${CRM_API}", ${DPOP_CHALLENGE}`);
   });
 
   it("fails loudly on a misconfigured issuer instead of refusing every token", async () => {

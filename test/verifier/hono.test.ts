@@ -1,11 +1,14 @@
 import { Hono } from "hono";
 import { beforeAll, describe, expect, it } from "vitest";
 import { writAuth } from "../../verifier/hono.ts";
-import { createVerifier, type Verifier, type WritVerifyError } from "../../verifier/index.ts";
+import { createVerifier, DPOP_ALGORITHMS, type Verifier, type WritVerifyError } from "../../verifier/index.ts";
 import { brokenKeyResolver, jwksEndpoint, jwksOf, signToken, type TestKey, testKey } from "../support/access-tokens.ts";
 import { ISSUER } from "../support/assertions.ts";
 import { CRM_API, CUSTOMERS_READ } from "../support/demo-policy.ts";
 import { bearer } from "../support/http.ts";
+
+/** What the middleware offers beside Bearer since it checks DPoP proofs (RFC 9449 §7.1). */
+const DPOP_CHALLENGE = `DPoP realm="${CRM_API}", algs="${DPOP_ALGORITHMS.join(" ")}"`;
 
 let key: TestKey;
 let verifier: Verifier;
@@ -51,7 +54,7 @@ describe("writAuth", () => {
     const { app, refusals } = protectedApp();
     const res = await app.request("/customers");
     expect(res.status).toBe(401);
-    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${CRM_API}"`);
+    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${CRM_API}", ${DPOP_CHALLENGE}`);
     const body = await res.json<Record<string, unknown>>();
     expect(body.error).toBeUndefined();
     expect(body.error_description).toMatch(/Bearer/);
@@ -62,7 +65,7 @@ describe("writAuth", () => {
     const { app } = protectedApp();
     const res = await app.request("/customers", { headers: { Authorization: "Basic c3VwcG9ydDpodW50ZXIy" } });
     expect(res.status).toBe(401);
-    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${CRM_API}"`);
+    expect(res.headers.get("WWW-Authenticate")).toBe(`Bearer realm="${CRM_API}", ${DPOP_CHALLENGE}`);
   });
 
   it("refuses two Authorization headers with 400 invalid_request", async () => {
@@ -75,7 +78,9 @@ describe("writAuth", () => {
       ],
     });
     expect(res.status).toBe(400);
-    expect(res.headers.get("WWW-Authenticate")).toMatch(/^Bearer realm="[^"]+", error="invalid_request", error_description="[^"]+"$/);
+    expect(res.headers.get("WWW-Authenticate")).toMatch(
+      /^Bearer realm="[^"]+", error="invalid_request", error_description="[^"]+", DPoP realm="[^"]+", algs="[^"]+"$/,
+    );
     expect(await res.json()).toMatchObject({ error: "invalid_request" });
     expect(refusals.map((e) => e.code)).toEqual(["ERR_WRIT_AUTHORIZATION_MALFORMED"]);
   });
@@ -97,7 +102,7 @@ describe("writAuth", () => {
     expect(res.status).toBe(401);
     const challenge = res.headers.get("WWW-Authenticate") ?? "";
     expect(challenge).toBe(
-      `Bearer realm="${CRM_API}", error="invalid_token", error_description="the access token is signed with a key the issuer does not publish"`,
+      `Bearer realm="${CRM_API}", error="invalid_token", error_description="the access token is signed with a key the issuer does not publish", ${DPOP_CHALLENGE}`,
     );
     const text = await res.text();
     expect(JSON.parse(text)).toEqual({
@@ -125,7 +130,7 @@ describe("writAuth", () => {
     const res = await app.request("/customers", bearer(await signToken(key)));
     expect(res.status).toBe(403);
     expect(res.headers.get("WWW-Authenticate")).toBe(
-      `Bearer realm="${CRM_API}", error="insufficient_scope", error_description="the access token is for another use case", scope="crm.customers.export"`,
+      `Bearer realm="${CRM_API}", error="insufficient_scope", error_description="the access token is for another use case", scope="crm.customers.export", ${DPOP_CHALLENGE}`,
     );
     expect(await res.json()).toMatchObject({ error: "insufficient_scope" });
     expect(refusals.map((e) => e.code)).toEqual(["ERR_WRIT_SCOPE_INSUFFICIENT"]);
@@ -152,7 +157,7 @@ describe("writAuth", () => {
     const res = await app.request("/customers", bearer(await signToken(key)));
     expect(res.status).toBe(401);
     expect(res.headers.get("WWW-Authenticate")).toBe(
-      `Bearer realm="${CRM_API}", error="invalid_token", error_description="the access token is no longer active"`,
+      `Bearer realm="${CRM_API}", error="invalid_token", error_description="the access token is no longer active", ${DPOP_CHALLENGE}`,
     );
     expect(await res.json()).toEqual({ error: "invalid_token", error_description: "the access token is no longer active" });
     expect(refusals.map((e) => e.code)).toEqual(["ERR_WRIT_TOKEN_INACTIVE"]);

@@ -10,9 +10,9 @@ import type { ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import { AGENT_USE_CASE_TYPE } from "../../schemas/authorization-details.ts";
 import { GRANT_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
-import { type AuthenticatedAgent, authenticateAgent, unverifiedClaim } from "./authenticate-agent.ts";
+import { authenticateAgent, unverifiedClaim } from "./authenticate-agent.ts";
 import { type GrantContext, type GrantOutcome, withFacts } from "./grant-context.ts";
-import { type Issued, issueToken, replayReason } from "./issue-token.ts";
+import { dpopRequirement, type Issued, type IssuingAgent, issueToken, replayReason, withDpopProof } from "./issue-token.ts";
 
 /**
  * The CIBA poll (OpenID CIBA §10.1, poll mode): the agent authenticates as a client, presents its auth_req_id
@@ -25,6 +25,9 @@ export async function cibaGrant(request: TokenRequest, ctx: GrantContext): Promi
     { policy: ctx.policy, audiences: ctx.assertionAudiences, now: ctx.now },
   );
   if (!agent.ok) return withFacts(agent, unverifiedClaim(request));
+  // The poll's DPoP proof is burnt with the assertion, before the request is touched; the token binds to its key.
+  // bc-authorize takes no proof (RFC 9449 does not cover CIBA): the key is the one of the poll that collects.
+  const polling = withDpopProof(agent.value, ctx.dpop);
   const facts: Outcome = { agent: agent.value.agentId };
   if (request.auth_req_id === undefined) return withFacts(fail({ code: "missing_parameter", parameter: "auth_req_id" }), facts);
   const parsed = parseAuthReqId(request.auth_req_id);
@@ -36,15 +39,15 @@ export async function cibaGrant(request: TokenRequest, ctx: GrantContext): Promi
   // so the token below is issued without them.
   const now = ctx.now.getTime();
   const admitted = await ctx.env.AGENT_LEDGER.getByName(agent.value.agentId).admitPoll(
-    agent.value.proofs.map(proofUse),
+    polling.proofs.map(proofUse),
     parsed.approvalId,
     now,
   );
-  if (!admitted.ok) return withFacts(fail(replayReason(agent.value, admitted.replayedJti)), facts);
+  if (!admitted.ok) return withFacts(fail(replayReason(polling, admitted.replayedJti)), facts);
   const approval = ctx.env.APPROVAL_REQUEST.getByName(parsed.approvalId);
   const poll = await approval.poll(await hashSecret(parsed.secret), agent.value.agentId, now, !admitted.onBooks);
   if (poll.status !== "approved") return withFacts(fail(pollRefusal(poll.status)), facts);
-  const issued = await issueApproved({ ...agent.value, proofs: [] }, poll.grant, poll.approval, ctx, facts);
+  const issued = await issueApproved({ ...polling, proofs: [] }, poll.grant, poll.approval, ctx, facts);
   // The approval handed out its one token; if the policy or the ledger refused it (a time window, a budget, the
   // kill switch), hand it back: the agent may poll again until the request's deadline.
   if (!issued.ok) await approval.release();
@@ -56,7 +59,7 @@ export async function cibaGrant(request: TokenRequest, ctx: GrantContext): Promi
  * hold now: the frozen request is decided again at `now`, and the token carries no more than the approvers saw.
  */
 async function issueApproved(
-  agent: AuthenticatedAgent,
+  agent: IssuingAgent,
   frozen: RequestedGrant,
   approval: ApprovalClaim,
   ctx: GrantContext,
@@ -66,6 +69,8 @@ async function issueApproved(
   const decision = decide(ctx.policy, agent.agentId, frozenRequest(frozen), ctx.now);
   if (!decision.ok) return withFacts(decision, withGrant);
   const current = decision.value;
+  const bound = dpopRequirement(current.useCase, ctx.dpop);
+  if (!bound.ok) return withFacts(bound, withGrant);
   if (!stillApproved(current, approval.approved_by))
     return withFacts(
       fail({ code: "approval_outdated", detail: "its approvals no longer meet the use case's approvers and quorum" }),
@@ -79,6 +84,7 @@ async function issueApproved(
     keys,
     tokenExchange: false,
     approval,
+    ...(ctx.dpop === undefined ? {} : { jkt: ctx.dpop.jkt }),
   });
 }
 
@@ -127,7 +133,7 @@ function tighter(approved: Limit | undefined, today: Limit | undefined): Limit |
   return typeof approved === "number" && typeof today === "number" ? Math.min(approved, today) : undefined;
 }
 
-function proofUse({ jti, expiresAt }: AuthenticatedAgent["proofs"][number]): { jti: string; expiresAt: number } {
+function proofUse({ jti, expiresAt }: IssuingAgent["proofs"][number]): { jti: string; expiresAt: number } {
   return { jti, expiresAt };
 }
 

@@ -1,4 +1,5 @@
 import type { AuditExtra, Outcome, RequestMeta } from "../../core/audit/outcome.ts";
+import type { TokenRequestProof } from "../../core/dpop/token-request-proof.ts";
 import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
 import type { Result } from "../../core/refusals.ts";
 import type { AuditEventType } from "../../schemas/audit.ts";
@@ -19,6 +20,8 @@ export type GrantContext = {
    * written by the agent's ledger in the token's own transaction, so no token exists without its record.
    */
   audit: { event: AuditEventType; meta: RequestMeta };
+  /** The request's checked DPoP proof (RFC 9449), when it sent one: the token is bound to its key, its jti burnt with the token. */
+  dpop?: TokenRequestProof;
 };
 
 /**

@@ -2,6 +2,7 @@ import { auditEventOf, type Outcome } from "../../core/audit/outcome.ts";
 import { type BudgetRule, tokenUnits } from "../../core/budgets/budget-rules.ts";
 import { assertNever, fail, type Reason, type Result } from "../../core/refusals.ts";
 import { accessTokenClaims } from "../../core/tokens/access-token-claims.ts";
+import type { ProofUse } from "../../durable-objects/agent-ledger.ts";
 import type { ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import type { AuditEvent } from "../../schemas/audit.ts";
@@ -10,12 +11,16 @@ import { auditable } from "../audit/audit-trail.ts";
 import type { WritEnv } from "../env.ts";
 import { signAccessToken } from "../tokens/access-token.ts";
 import type { ActiveKeys } from "../tokens/signing-keys.ts";
-import type { AuthenticatedAgent } from "./authenticate-agent.ts";
+import type { ProofSource } from "./authenticate-agent.ts";
 import { type GrantContext, type GrantOutcome, withFacts } from "./grant-context.ts";
+
+/** The agent a token is issued to and the proofs its ledger burns with it: identity proofs and the DPoP proof, if any. */
+export type IssuingAgent = { agentId: string; proofs: (ProofUse & { source: ProofSource | "dpop_proof" })[] };
 
 export type TokenResponse = {
   access_token: string;
-  token_type: "Bearer";
+  /** RFC 9449 §5: "DPoP" for a token bound to the request's DPoP key. */
+  token_type: "Bearer" | "DPoP";
   expires_in: number;
   scope: string;
   issued_token_type?: string;
@@ -23,7 +28,8 @@ export type TokenResponse = {
 };
 
 export type Issued = { response: TokenResponse; jti: string };
-type Minting = { keys: ActiveKeys; tokenExchange: boolean; approval?: ApprovalClaim };
+/** `jkt`: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449 §6.1). */
+type Minting = { keys: ActiveKeys; tokenExchange: boolean; approval?: ApprovalClaim; jkt?: string };
 
 /**
  * The signature, then one Durable Object round trip: the agent's ledger atomically refuses a disabled agent,
@@ -33,7 +39,7 @@ type Minting = { keys: ActiveKeys; tokenExchange: boolean; approval?: ApprovalCl
  */
 export async function issueToken(
   ctx: GrantContext,
-  agent: AuthenticatedAgent,
+  agent: IssuingAgent,
   grant: RequestedGrant,
   rules: BudgetRule[],
   facts: Outcome,
@@ -54,7 +60,7 @@ export async function issueToken(
 
 async function chargeLedger(
   env: WritEnv,
-  agent: AuthenticatedAgent,
+  agent: IssuingAgent,
   grant: RequestedGrant,
   rules: BudgetRule[],
   jti: string,
@@ -81,19 +87,35 @@ async function chargeLedger(
   }
 }
 
-export function replayReason(agent: AuthenticatedAgent, replayedJti: string): Reason {
+export function replayReason(agent: IssuingAgent, replayedJti: string): Reason {
   const source = agent.proofs.find((p) => p.jti === replayedJti)?.source;
+  if (source === "dpop_proof") return { code: "invalid_dpop_proof", failure: "replayed" };
   return source === "subject_token"
     ? { code: "subject_token_invalid", failure: "replayed" }
     : { code: "client_assertion_invalid", failure: "replayed" };
 }
 
+/** The agent with the request's DPoP proof added to the proofs its ledger burns (RFC 9449 §11.1: a proof is used once). */
+export function withDpopProof(agent: IssuingAgent, proof: GrantContext["dpop"]): IssuingAgent {
+  return proof === undefined ? agent : { ...agent, proofs: [...agent.proofs, { ...proof.use, source: "dpop_proof" }] };
+}
+
+/** A use case with `"dpop": "required"` is issued only to a request that carried a proof. */
+export function dpopRequirement(
+  useCase: { id: string; dpop?: "optional" | "required" | undefined },
+  proof: GrantContext["dpop"],
+): Result<void> {
+  return useCase.dpop === "required" && proof === undefined
+    ? fail({ code: "dpop_required", useCase: useCase.id })
+    : { ok: true, value: undefined };
+}
+
 async function mintToken(grant: RequestedGrant, ctx: GrantContext, minting: Minting, jti: string): Promise<Issued> {
-  const claims = accessTokenClaims(grant, ctx.issuer, ctx.now, jti, minting.approval);
+  const claims = accessTokenClaims(grant, ctx.issuer, ctx.now, jti, minting.approval, minting.jkt);
   const accessToken = await signAccessToken(claims, minting.keys.signer);
   const response: TokenResponse = {
     access_token: accessToken,
-    token_type: "Bearer",
+    token_type: minting.jkt === undefined ? "Bearer" : "DPoP",
     expires_in: grant.ttlSeconds,
     scope: claims.scope,
     authorization_details: claims.authorization_details,

@@ -5,9 +5,9 @@ import { fail } from "../../core/refusals.ts";
 import { GRANT_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
 import { authenticateAgent, unverifiedClaim } from "./authenticate-agent.ts";
 import { type GrantContext, type GrantOutcome, withFacts } from "./grant-context.ts";
-import { type Issued, issueToken } from "./issue-token.ts";
+import { dpopRequirement, type Issued, issueToken, withDpopProof } from "./issue-token.ts";
 
-/** Token exchange (RFC 8693) and client_credentials: authenticate, decide, burn the proofs, sign. */
+/** Token exchange (RFC 8693) and client_credentials: authenticate, decide, burn the proofs (the DPoP proof's too), sign. */
 export async function useCaseGrant(request: TokenRequest, ctx: GrantContext): Promise<GrantOutcome<Issued>> {
   const agent = await authenticateAgent(request, { policy: ctx.policy, audiences: ctx.assertionAudiences, now: ctx.now });
   if (!agent.ok) return withFacts(agent, unverifiedClaim(request));
@@ -16,11 +16,14 @@ export async function useCaseGrant(request: TokenRequest, ctx: GrantContext): Pr
   if (!decision.ok) return withFacts(decision, facts);
   const grant = decision.value;
   Object.assign(facts, { use_case: grant.useCase.id, audience: grant.audience, intent: grant.intent });
+  const bound = dpopRequirement(grant.useCase, ctx.dpop);
+  if (!bound.ok) return withFacts(bound, facts);
   if (grant.needsApproval) return withFacts(fail({ code: "approval_required", useCase: grant.useCase.id }), facts);
   const keys = await ctx.keys();
-  return issueToken(ctx, agent.value, requestedGrant(grant), budgetRules(grant.agent, grant.useCase), facts, {
+  return issueToken(ctx, withDpopProof(agent.value, ctx.dpop), requestedGrant(grant), budgetRules(grant.agent, grant.useCase), facts, {
     keys,
     tokenExchange: request.grant_type === GRANT_TYPE.tokenExchange,
+    ...(ctx.dpop === undefined ? {} : { jkt: ctx.dpop.jkt }),
   });
 }
 

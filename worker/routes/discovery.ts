@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { DPOP_SIGNING_ALGORITHMS } from "../../core/dpop/token-request-proof.ts";
 import { ASSERTION_ALGORITHMS } from "../../core/identity/agent-assertion.ts";
 import { JWKS_MAX_AGE_SECONDS } from "../../core/keys/jwks-max-age.ts";
 import { AGENT_USE_CASE_TYPE } from "../../schemas/authorization-details.ts";
@@ -33,6 +34,8 @@ export function metadataRoute(c: Context<AppEnv>): Response {
       token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
       authorization_details_types_supported: [AGENT_USE_CASE_TYPE],
       scopes_supported: [...activePolicy.useCases.keys()],
+      // RFC 9449 §5.1: a DPoP proof with any token request binds the token to its key.
+      dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGORITHMS],
     },
     200,
     { "Cache-Control": `public, max-age=${METADATA_MAX_AGE_SECONDS}` },

@@ -32,5 +32,6 @@ export async function introspectRoute(c: Context<AppEnv>): Promise<Response> {
     reason: status.active ? undefined : status.reason,
   });
   if (!status.active) return c.json({ active: false }, 200, NO_STORE);
-  return c.json({ active: true, token_type: "Bearer", ...claims }, 200, NO_STORE);
+  // RFC 9449 §6.2: a bound token is `token_type: "DPoP"`, and its `cnf.jkt` (among the claims) is what the service checks proofs against.
+  return c.json({ active: true, token_type: claims.cnf === undefined ? "Bearer" : "DPoP", ...claims }, 200, NO_STORE);
 }

@@ -69,4 +69,31 @@ export const TOKEN_WIRE: WireMap<TokenReason> = {
     error_description: `budget exhausted: ${reason.budget}`,
     headers: { "Retry-After": String(reason.retryAfterSeconds) },
   }),
+  // RFC 9449 §5: 400 invalid_dpop_proof. The proof is the agent's own making, so saying which check failed helps
+  // its developer and tells an attacker nothing about anyone else's secrets.
+  invalid_dpop_proof: (reason) => ({ status: 400, error: "invalid_dpop_proof", error_description: dpopProblem(reason.failure) }),
+  // A missing header is a malformed request (RFC 6749 §5.2 invalid_request), not a bad proof: there is none.
+  dpop_required: (reason) => invalidRequest(`use case "${reason.useCase}" requires a DPoP proof (RFC 9449): send a DPoP header`),
 };
+
+function dpopProblem(failure: Extract<TokenReason, { code: "invalid_dpop_proof" }>["failure"]): string {
+  switch (failure) {
+    case "several_headers":
+      return "send exactly one DPoP header";
+    case "replayed":
+      return "DPoP proof already used: make a new proof (new jti) for each request";
+    case "method_mismatch":
+      return "DPoP proof htm must be POST";
+    case "url_mismatch":
+      return "DPoP proof htu must be the token endpoint URL";
+    case "stale":
+    case "issued_in_future":
+      return "DPoP proof iat is not current: make a new proof for each request";
+    case "jwk_private":
+      return "DPoP proof jwk header must hold the public key only";
+    case "algorithm_not_allowed":
+      return "DPoP proof alg is not supported (see dpop_signing_alg_values_supported)";
+    default:
+      return "DPoP proof is invalid";
+  }
+}
