@@ -11,6 +11,17 @@ export const ApprovalClaimSchema = z.object({
   request_hash: z.string().optional(),
 });
 
+/**
+ * How the agent authenticated, when it was not with its own registered key (private_key_jwt): a workload token
+ * from a trusted issuer (docs/workload-identity.md). A service can require one or the other.
+ */
+export const AgentAuthClaimSchema = z.object({
+  method: z.literal("workload_identity"),
+  /** The workload token's issuer and subject, as the policy's trusted issuer vouched for them. */
+  iss: z.string().min(1),
+  sub: z.string().min(1),
+});
+
 /** Claims of a Writ access token (RFC 9068 profile). Loose, so that claims added later do not break older verifiers. */
 export const AccessTokenClaimsSchema = z.looseObject({
   iss: z.string().min(1),
@@ -26,7 +37,9 @@ export const AccessTokenClaimsSchema = z.looseObject({
   intent: z.string().optional(),
   approval: ApprovalClaimSchema.optional(),
   cnf: z.object({ jkt: z.string().min(1) }).optional(),
+  agent_auth: AgentAuthClaimSchema.optional(),
 });
 
 export type AccessTokenClaims = z.infer<typeof AccessTokenClaimsSchema>;
 export type ApprovalClaim = z.infer<typeof ApprovalClaimSchema>;
+export type AgentAuthClaim = z.infer<typeof AgentAuthClaimSchema>;

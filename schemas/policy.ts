@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { TrustedIssuersSchema } from "./trusted-issuer.ts";
 
 /**
  * A policy record (limits, context rules, groups, budget units) keyed by names of 1–64 characters. `__proto__` is
@@ -268,6 +269,8 @@ export const PolicySchema = z
     version: z.literal(1),
     agents: z.array(AgentSchema),
     use_cases: z.array(UseCaseSchema),
+    /** Federated workload identity: issuers whose JWTs authenticate agents (schemas/trusted-issuer.ts, docs/workload-identity.md). */
+    trusted_issuers: TrustedIssuersSchema.default([]),
   })
   .strict()
   .superRefine((policy, ctx) => {
@@ -280,6 +283,12 @@ export const PolicySchema = z
         if (kids.has(key.kid))
           ctx.addIssue({ code: "custom", path: ["agents", i, "keys", k, "kid"], message: `duplicate kid "${key.kid}"` });
         kids.add(key.kid);
+      });
+    });
+    policy.trusted_issuers.forEach((issuer, i) => {
+      issuer.rules.forEach((rule, r) => {
+        if (!agentIds.has(rule.agent))
+          ctx.addIssue({ code: "custom", path: ["trusted_issuers", i, "rules", r, "agent"], message: `unknown agent "${rule.agent}"` });
       });
     });
     const useCaseIds = new Set<string>();

@@ -16,7 +16,15 @@ export type IdentityFailure =
   | "issued_in_future"
   | "lifetime_too_long"
   | "missing_claim"
-  | "replayed";
+  | "replayed"
+  /** Federated workload identity (docs/workload-identity.md): the token's `iss` is a URL no trusted issuer has. */
+  | "untrusted_issuer"
+  /** Signed by a trusted issuer, but no rule of the policy maps its claims to an agent. */
+  | "no_matching_rule"
+  /** Older (by `iat`) than the issuer's `max_token_age_seconds`. */
+  | "token_too_old"
+  /** The issuer's keys could not be fetched (answered as `issuer_unreachable`, never as a bad token). */
+  | "issuer_unreachable";
 
 /** Why a DPoP proof on POST /token was refused (RFC 9449 §4.3): the checks of `verifyDpopProof`, a second header, a replay. */
 export type TokenDpopFailure = Exclude<DpopProofFailure, "ath_missing" | "ath_mismatch" | "key_mismatch"> | "several_headers" | "replayed";
@@ -38,6 +46,8 @@ export type TokenReason =
   | { code: "client_assertion_invalid"; failure: IdentityFailure; detail?: string }
   | { code: "subject_token_invalid"; failure: IdentityFailure; detail?: string }
   | { code: "subject_client_mismatch" }
+  /** A trusted workload issuer's JWKS could not be fetched in time: not the agent's fault, worth a retry. */
+  | { code: "issuer_unreachable"; issuer: string; detail: string }
   | { code: "invalid_authorization_details"; detail: string }
   | { code: "no_use_case" }
   | { code: "several_use_cases" }

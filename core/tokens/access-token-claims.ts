@@ -1,10 +1,11 @@
-import type { AccessTokenClaims, ApprovalClaim } from "../../schemas/access-token.ts";
+import type { AccessTokenClaims, AgentAuthClaim, ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import { AGENT_USE_CASE_TYPE } from "../../schemas/authorization-details.ts";
 
 /**
  * The RFC 9068 claim set for a grant. Pure, so the claims can be tested without keys. `jkt`: the DPoP key's RFC 7638
- * thumbprint, for a sender-constrained token (RFC 9449 §6.1 `cnf.jkt`).
+ * thumbprint, for a sender-constrained token (RFC 9449 §6.1 `cnf.jkt`). `agentAuth`: how the agent authenticated,
+ * when it was a workload identity (docs/workload-identity.md).
  */
 export function accessTokenClaims(
   grant: RequestedGrant,
@@ -13,6 +14,7 @@ export function accessTokenClaims(
   jti: string,
   approval?: ApprovalClaim,
   jkt?: string,
+  agentAuth?: AgentAuthClaim,
 ): AccessTokenClaims {
   const iat = Math.floor(now.getTime() / 1000);
   const claims: AccessTokenClaims = {
@@ -32,5 +34,6 @@ export function accessTokenClaims(
   if (grant.intent !== undefined) claims.intent = grant.intent;
   if (approval !== undefined) claims.approval = approval;
   if (jkt !== undefined) claims.cnf = { jkt };
+  if (agentAuth !== undefined) claims.agent_auth = agentAuth;
   return claims;
 }

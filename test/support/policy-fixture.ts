@@ -23,7 +23,7 @@ export function policyWith(patch: Record<string, unknown> = {}, agentPatch: Reco
         ...patch,
       },
     ],
-  } satisfies Omit<Policy, "agents" | "use_cases"> & Record<string, unknown>;
+  } satisfies Omit<Policy, "agents" | "use_cases" | "trusted_issuers"> & Record<string, unknown>;
   return compilePolicy(document);
 }
 

@@ -1,15 +1,22 @@
 import { decodeJwt } from "jose";
 import type { Outcome } from "../../core/audit/outcome.ts";
 import { type AssertionExpectations, type AssertionResult, verifyAgentAssertion } from "../../core/identity/agent-assertion.ts";
+import { claimedTrustedIssuer, type FederatedIdentity, looksLikeIssuerUrl } from "../../core/identity/federation.ts";
 import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
 import { fail, ok, type Result } from "../../core/refusals.ts";
 import type { ProofUse } from "../../durable-objects/agent-ledger.ts";
 import { AgentSchema } from "../../schemas/policy.ts";
 import { CLIENT_ASSERTION_TYPE_JWT_BEARER, GRANT_TYPE, TOKEN_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
+import { ID_TOKEN_TYPE } from "../../schemas/trusted-issuer.ts";
+import { federationOf, verifyFederated } from "../identity/workload-identity.ts";
 
 /** Which parameter carried a proof, so that a replay is reported against the right one. */
 export type ProofSource = "client_assertion" | "subject_token";
-export type AuthenticatedAgent = { agentId: string; proofs: (ProofUse & { source: ProofSource })[] };
+/**
+ * `federated`: the agent authenticated with a workload token from a trusted issuer (docs/workload-identity.md)
+ * rather than with its own registered key; the issued token says so.
+ */
+export type AuthenticatedAgent = { agentId: string; proofs: (ProofUse & { source: ProofSource })[]; federated?: FederatedIdentity };
 type AuthenticatedClient = AuthenticatedAgent & { assertion: AssertionResult & { ok: true } };
 
 type Context = { policy: CompiledPolicy; audiences: readonly string[]; now: Date };
@@ -31,7 +38,8 @@ export async function authenticateAgent(request: TokenRequest, ctx: Context): Pr
   if (request.actor_token !== undefined || request.actor_token_type !== undefined) return fail({ code: "delegation_not_supported" });
   if (request.subject_token === undefined) return fail({ code: "missing_parameter", parameter: "subject_token" });
   if (request.subject_token_type === undefined) return fail({ code: "missing_parameter", parameter: "subject_token_type" });
-  if (request.subject_token_type !== TOKEN_TYPE.jwt)
+  // GitHub Actions' tokens are OIDC ID tokens (RFC 8693 §3 names both types); only a workload token may be called one.
+  if (request.subject_token_type !== TOKEN_TYPE.jwt && request.subject_token_type !== ID_TOKEN_TYPE)
     return fail({ code: "unsupported_token_type", parameter: "subject_token_type", value: request.subject_token_type });
   if (
     request.requested_token_type !== undefined &&
@@ -39,6 +47,30 @@ export async function authenticateAgent(request: TokenRequest, ctx: Context): Pr
     request.requested_token_type !== TOKEN_TYPE.jwt
   )
     return fail({ code: "unsupported_token_type", parameter: "requested_token_type", value: request.requested_token_type });
+
+  // A token whose `iss` is a trusted workload issuer is that issuer's to vouch for; anything else is an agent's own assertion.
+  const trusted = claimedTrustedIssuer(request.subject_token, federationOf(ctx.policy));
+  if (trusted !== undefined) {
+    const workload = await verifyFederated(request.subject_token, trusted, ctx.now);
+    if (!workload.ok) {
+      if (workload.failure === "issuer_unreachable")
+        return fail({ code: "issuer_unreachable", issuer: trusted.issuer, detail: workload.detail ?? "unreachable" });
+      return fail({ code: "subject_token_invalid", failure: workload.failure, detail: workload.detail });
+    }
+    const { agentId, proof } = workload.value;
+    const claimedClient = client.value?.agentId ?? request.client_id;
+    if (claimedClient !== undefined && claimedClient !== agentId) return fail({ code: "subject_client_mismatch" });
+    const proofs = [...(client.value?.proofs ?? [])];
+    if (proof !== undefined) proofs.push({ ...proof, source: "subject_token" });
+    return ok({ agentId, proofs, federated: workload.value });
+  }
+
+  if (request.subject_token_type !== TOKEN_TYPE.jwt)
+    return fail({ code: "unsupported_token_type", parameter: "subject_token_type", value: request.subject_token_type });
+  // A foreign issuer's token is named as such in the audit trail (the broker's own access tokens keep their old reason).
+  const untrusted = looksLikeIssuerUrl(request.subject_token);
+  if (untrusted !== undefined && untrusted !== ctx.audiences[0])
+    return fail({ code: "subject_token_invalid", failure: "untrusted_issuer", detail: untrusted.slice(0, 200) });
 
   // The contract lets one JWT serve as both: it is then verified (and burnt) once.
   const sameJwt = request.subject_token === request.client_assertion ? client.value?.assertion : undefined;

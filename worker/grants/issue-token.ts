@@ -11,11 +11,16 @@ import { auditable } from "../audit/audit-trail.ts";
 import type { WritEnv } from "../env.ts";
 import { signAccessToken } from "../tokens/access-token.ts";
 import type { ActiveKeys } from "../tokens/signing-keys.ts";
-import type { ProofSource } from "./authenticate-agent.ts";
+import type { AuthenticatedAgent, ProofSource } from "./authenticate-agent.ts";
 import { type GrantContext, type GrantOutcome, withFacts } from "./grant-context.ts";
 
 /** The agent a token is issued to and the proofs its ledger burns with it: identity proofs and the DPoP proof, if any. */
-export type IssuingAgent = { agentId: string; proofs: (ProofUse & { source: ProofSource | "dpop_proof" })[] };
+export type IssuingAgent = {
+  agentId: string;
+  proofs: (ProofUse & { source: ProofSource | "dpop_proof" })[];
+  /** Set when the agent authenticated with a workload token: the token says so (`agent_auth`). */
+  federated?: AuthenticatedAgent["federated"];
+};
 
 export type TokenResponse = {
   access_token: string;
@@ -46,7 +51,7 @@ export async function issueToken(
   minting: Minting,
 ): Promise<GrantOutcome<Issued>> {
   const jti = crypto.randomUUID();
-  const issued = await mintToken(grant, ctx, minting, jti);
+  const issued = await mintToken(grant, ctx, minting, jti, agent);
   const issuedFacts: Outcome = { ...facts, decision: "issued", token_jti: jti };
   const event = auditEventOf({ ...issuedFacts, event: ctx.audit.event }, ctx.audit.meta, 200, ctx.now.getTime());
   const checked = event && auditable(event);
@@ -110,8 +115,10 @@ export function dpopRequirement(
     : { ok: true, value: undefined };
 }
 
-async function mintToken(grant: RequestedGrant, ctx: GrantContext, minting: Minting, jti: string): Promise<Issued> {
-  const claims = accessTokenClaims(grant, ctx.issuer, ctx.now, jti, minting.approval, minting.jkt);
+async function mintToken(grant: RequestedGrant, ctx: GrantContext, minting: Minting, jti: string, agent: IssuingAgent): Promise<Issued> {
+  const { federated } = agent;
+  const agentAuth = federated && { method: "workload_identity" as const, iss: federated.issuer, sub: federated.subject };
+  const claims = accessTokenClaims(grant, ctx.issuer, ctx.now, jti, minting.approval, minting.jkt, agentAuth);
   const accessToken = await signAccessToken(claims, minting.keys.signer);
   const response: TokenResponse = {
     access_token: accessToken,

@@ -36,6 +36,13 @@ export const TOKEN_WIRE: WireMap<TokenReason> = {
     error: "invalid_grant",
     error_description: "subject_token and client authentication name different agents",
   }),
+  // Not the agent's fault and not a bad token: a clear, retryable answer (docs/workload-identity.md).
+  issuer_unreachable: () => ({
+    status: 503,
+    error: "temporarily_unavailable",
+    error_description: "the subject_token's issuer could not be reached to verify it; try again later",
+    headers: { "Retry-After": "5" },
+  }),
   invalid_authorization_details: (reason) => ({ status: 400, error: "invalid_authorization_details", error_description: reason.detail }),
   no_use_case: () => invalidScope("name exactly one use case, as scope or as one agent_use_case entry of authorization_details"),
   several_use_cases: () => invalidScope("a token covers exactly one use case"),
