@@ -30,6 +30,7 @@ export {
   WritTokenError,
   WritUnexpectedResponse,
 } from "./errors.ts";
+export { type McpFetch, type McpTokenSource, type McpToolCall, type WritMcpOptions, writMcpFetch } from "./mcp.ts";
 export { type ApprovalStarted, type OneShotOptions, requestApproval, requestToken, type WritTokenResponse } from "./one-shot.ts";
 export type {
   AgentKey,
