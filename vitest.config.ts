@@ -1,7 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { DEV_VARS } from "./scripts/dev-vars.ts";
-import { policyPathFromWrangler } from "./scripts/policy-path.ts";
+import { resolvePolicyPath } from "./scripts/policy-path.ts";
 
 export default defineConfig({
   test: {
@@ -18,7 +18,8 @@ export default defineConfig({
             miniflare: { bindings: { ...DEV_VARS } },
           }),
         ],
-        resolve: { alias: { "writ-policy": policyPathFromWrangler() } },
+        // WRIT_POLICY runs the suite against another policy, as it starts and deploys the broker with one.
+        resolve: { alias: { "writ-policy": resolvePolicyPath().path } },
         test: {
           name: "workers",
           // The first request of a file loads the whole worker in a fresh isolate; on a busy 2-core CI machine that can take seconds.

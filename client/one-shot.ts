@@ -39,7 +39,7 @@ export type ApprovalStarted = { auth_req_id: string; expires_in: number; interva
  *
  * @example
  * const { access_token } = await requestToken({
- *   issuer: "http://127.0.0.1:8787", agentId: "support-bot", key: privateJwk, useCase: "crm.customers.read",
+ *   issuer: "http://localhost:8787", agentId: "support-bot", key: privateJwk, useCase: "crm.customers.read",
  * });
  */
 export async function requestToken(options: OneShotOptions): Promise<WritTokenResponse> {

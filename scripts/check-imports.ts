@@ -25,10 +25,12 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   verifier: ["schemas"],
   client: ["schemas"],
   examples: ["verifier", "client", "schemas"],
+  // The command line: tooling, built on the core, the SDK and the verifier.
+  cli: ["schemas", "lib", "core", "verifier", "client", "scripts"],
   // Tooling and tests may drive anything.
-  scripts: ["schemas", "lib", "core", "durable-objects", "worker", "verifier", "client", "bench", "policy"],
+  scripts: ["schemas", "lib", "core", "durable-objects", "worker", "verifier", "client", "bench", "policy", "cli"],
   bench: ["schemas", "lib", "core", "durable-objects", "worker", "verifier", "client", "scripts", "policy"],
-  test: ["schemas", "lib", "core", "durable-objects", "worker", "verifier", "client", "scripts", "examples", "bench", "policy"],
+  test: ["schemas", "lib", "core", "durable-objects", "worker", "verifier", "client", "scripts", "examples", "bench", "policy", "cli"],
 };
 /** Folders whose files form the running broker and its libraries: no cycles allowed among them. */
 const PRODUCTION = new Set(["schemas", "lib", "core", "durable-objects", "worker", "verifier", "client"]);

@@ -27,7 +27,7 @@ import {
   type WorkerdStructuredLog,
 } from "miniflare";
 import { DEV_VARS } from "./dev-vars.ts";
-import { PROJECT_ROOT } from "./policy-path.ts";
+import { PROJECT_ROOT, resolvePolicyPath, wranglerPolicyArgs } from "./policy-path.ts";
 
 const HOST = "127.0.0.1";
 // Together well under vitest's e2e hookTimeout (120 s), so a stuck start fails here, with its reason.
@@ -200,12 +200,18 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
 /** `wrangler deploy --dry-run`: for the broker exactly what `npm run build` ships, including the `[build]` policy check. */
 async function buildBundle(configPath: string, outDir: string, alias: Readonly<Record<string, string>>): Promise<void> {
   const wrangler = resolve(PROJECT_ROOT, "node_modules/.bin/wrangler");
-  const aliasArgs = Object.entries(alias).flatMap(([module, path]) => ["--alias", `${module}:${path}`]);
+  // The broker's policy: the caller's alias, else WRIT_POLICY (`WRIT_POLICY=… npm test`), else wrangler.toml's. Passed
+  // as wrangler.toml's [build] check expects it (scripts/policy-path.ts), so the file checked is the file bundled.
+  const broker = configPath === resolve(PROJECT_ROOT, "wrangler.toml");
+  const policy = broker ? wranglerPolicyArgs(alias["writ-policy"] ?? resolvePolicyPath().path) : { args: [], env: {} };
+  const others = Object.entries(alias).filter(([module]) => !broker || module !== "writ-policy");
+  const aliasArgs = [...policy.args, ...others.flatMap(([module, path]) => ["--alias", `${module}:${path}`])];
   try {
     await promisify(execFile)(wrangler, ["deploy", "--dry-run", "--config", configPath, "--outdir", outDir, ...aliasArgs], {
       cwd: PROJECT_ROOT,
       timeout: BUILD_TIMEOUT_MS,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      // Tests run the demo policy, whose agents' private keys are public: a real deploy refuses it, a test may not.
+      env: { ...process.env, ...policy.env, WRIT_ALLOW_DEMO_KEYS: "1", WRANGLER_SEND_METRICS: "false" },
     });
   } catch (error) {
     // execFile's error carries the child's output. The policy check reports on stdout ([custom build] lines).

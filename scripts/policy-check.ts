@@ -1,43 +1,11 @@
-// Usage: node scripts/policy-check.ts [policy.json]  (default: the file wrangler.toml's alias points at)
+// `node scripts/policy-check.ts [policy.json]`: the policy check without the demo-key guard, kept for the
+// [build] command and tests until they move to `writ policy check` (cli/commands/policy.ts), which adds it.
 import { readFileSync, realpathSync } from "node:fs";
-import { check } from "recheck";
-import { type CompiledPolicy, compilePolicy, PolicyError } from "../core/policy/compile-policy.ts";
-import { anchoredPattern, contextPatternSites, patternProblem } from "../core/policy/context-patterns.ts";
-import { policyPathFromWrangler } from "./policy-path.ts";
+import { checkPolicy } from "../cli/policy/check-policy.ts";
+import { PolicyError } from "../core/policy/compile-policy.ts";
+import { PolicyPathError, resolvePolicyPath } from "./policy-path.ts";
 
-/** Long enough for recheck to decide any sensible pattern; a pattern it cannot decide in this time is refused. */
-const RECHECK_TIMEOUT_MS = 10_000;
-
-/**
- * Everything startup would refuse (compile: the schema and the structural ReDoS check), and then every context
- * pattern recheck finds super-linear: an agent chooses the value a pattern is matched against (issue 11).
- * Throws `PolicyError` with one line per problem.
- *
- * @example await checkPolicy(JSON.parse(readFileSync("policy/demo.policy.json", "utf8"))) // the compiled policy
- */
-export async function checkPolicy(document: unknown): Promise<CompiledPolicy> {
-  const policy = compilePolicy(document);
-  const problems = await Promise.all(
-    contextPatternSites(policy.document).map(async (site) => {
-      // Anchored, as the broker runs it; polynomial counts as well as exponential, and so does "could not decide".
-      const diagnostics = await check(anchoredPattern(site.source), "u", { timeout: RECHECK_TIMEOUT_MS });
-      if (diagnostics.status === "safe") return [];
-      if (diagnostics.status === "vulnerable")
-        return patternProblem(
-          site,
-          `can take ${diagnostics.complexity.summary} time to match (ReDoS), e.g. on ${shortened(diagnostics.attack.pattern)}: rewrite it so that every character can be matched only one way`,
-        );
-      return patternProblem(site, `could not be shown to match in linear time (recheck: ${diagnostics.error.kind}): simplify it`);
-    }),
-  );
-  if (problems.flat().length > 0) throw new PolicyError(problems.flat());
-  return policy;
-}
-
-/** recheck spells its attack string as JavaScript; a long one is cut so the problem stays one readable line. */
-function shortened(text: string): string {
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
-}
+export { checkPolicy };
 
 async function main(path: string): Promise<void> {
   let document: unknown;
@@ -63,12 +31,20 @@ if (script !== undefined && realpathSync(script) === import.meta.filename) {
   const [argument, extra] = process.argv.slice(2);
   if (argument === "--help" || argument === "-h") {
     console.log(
-      'usage: npm run policy:check [-- <policy.json>]\nValidates a policy (default: the file wrangler.toml\'s [alias] "writ-policy" names) and names each bad field.',
+      "usage: node scripts/policy-check.ts [<policy.json>]\nValidates a policy (default: the file wrangler.toml's [alias] \"writ-policy\" names) and names each bad field.\n`writ policy check` does the same and also refuses the demo agents' keys.",
     );
   } else if (extra !== undefined || argument?.startsWith("-")) {
     console.error(`policy check: unexpected argument ${JSON.stringify(extra ?? argument)} (see --help)`);
     process.exit(2);
   } else {
-    await main(argument ?? policyPathFromWrangler());
+    let path = argument;
+    try {
+      path ??= resolvePolicyPath().path;
+    } catch (error) {
+      if (!(error instanceof PolicyPathError)) throw error;
+      console.error(`policy check: ${error.message}`);
+      process.exit(2);
+    }
+    await main(path);
   }
 }

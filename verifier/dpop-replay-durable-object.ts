@@ -8,7 +8,7 @@
  *
  * @example
  * // worker.ts of the service
- * export { DpopReplayDurableObject } from "writ/verifier/dpop-replay-durable-object";
+ * export { DpopReplayDurableObject } from "@writ/verifier/dpop-replay-durable-object";
  * const verifier = createVerifier({ issuer, audience, dpop: { replayStore: durableObjectDpopReplayStore(env.DPOP_REPLAY) } });
  * // wrangler.toml
  * // [[durable_objects.bindings]] name = "DPOP_REPLAY", class_name = "DpopReplayDurableObject"

@@ -21,7 +21,7 @@ export const DEFAULT_MEMORY_REPLAY_CAPACITY = 100_000;
 /**
  * The default store: a bounded map in this process (in a Worker, this isolate). It sees only the proofs this
  * process verified, so a replay sent to another isolate or instance passes; services that need more deploy
- * `DpopReplayDurableObject` (`writ/verifier/dpop-replay-durable-object`) or pass their own store.
+ * `DpopReplayDurableObject` (`@writ/verifier/dpop-replay-durable-object`) or pass their own store.
  *
  * When full of unexpired entries it refuses new ones (the verifier answers 503) rather than forgetting one early,
  * which would let that proof be replayed. Only proofs that passed every other check are recorded, so only the

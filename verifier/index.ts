@@ -1,11 +1,11 @@
 /**
  * Downstream verification of Writ access tokens (RFC 9068 profile), offline against the broker's JWKS, and
  * optionally online against its `/introspect` (RFC 7662) for revocation and the kill switch (`introspection` option).
- * Depends only on jose and zod, so it runs on Workers, Node, Deno and Bun. Hono users: `writ/verifier/hono`.
+ * Depends only on jose and zod, so it runs on Workers, Node, Deno and Bun. Hono users: `@writ/verifier/hono`.
  * DPoP-bound tokens (RFC 9449 `cnf.jkt`) need the request: `verifyRequest(request)` checks the `DPoP` proof too.
  *
  * @example
- * import { createVerifier, WritVerifyError } from "writ/verifier";
+ * import { createVerifier, WritVerifyError } from "@writ/verifier";
  *
  * const verifier = createVerifier({ issuer: "https://writ.example.com", audience: "https://crm.example.com" });
  * const grant = await verifier.verifyRequest(request, { scope: "crm.customers.read" }); // or verify(token, …) for Bearer only

@@ -5,8 +5,8 @@
  * Workers, Deno, Bun, and Node with any fetch-style server.
  *
  * @example
- * import { createVerifier } from "writ/verifier";
- * import { createMcpAuth } from "writ/verifier/mcp";
+ * import { createVerifier } from "@writ/verifier";
+ * import { createMcpAuth } from "@writ/verifier/mcp";
  *
  * const auth = createMcpAuth({
  *   verifier: createVerifier({ issuer: "https://writ.example.com", audience: "https://mcp.example.com/mcp" }),

@@ -2,13 +2,13 @@
 // human approval it waits for. Plain JavaScript on the published package: Node >= 20, no TypeScript, no bundler.
 //
 //   npm install @writ/agent   (or the tarball of `npm pack ./client`)
-//   WRIT_ISSUER=http://127.0.0.1:8787 WRIT_AGENT_KEYS=policy/demo-agent-keys.json node walkthrough.mjs
+//   WRIT_ISSUER=http://localhost:8787 WRIT_AGENT_KEYS=policy/demo-agent-keys.json node walkthrough.mjs
 //
 // Prints one JSON line per step. The approval step waits until two approvers approve (locally: /dev/outbox).
 import { readFileSync } from "node:fs";
 import { WritClient, WritDenied } from "@writ/agent";
 
-const issuer = process.env.WRIT_ISSUER ?? "http://127.0.0.1:8787";
+const issuer = process.env.WRIT_ISSUER ?? "http://localhost:8787";
 const keys = JSON.parse(readFileSync(process.env.WRIT_AGENT_KEYS ?? "policy/demo-agent-keys.json", "utf8"));
 const run = process.env.WRIT_RUN ?? new Date().toISOString();
 const say = (step, fields = {}) => console.log(JSON.stringify({ step, ...fields }));

@@ -14,7 +14,7 @@ type LimitRefusal = { error: string; error_description: string; limit?: string; 
  * and the token's own limits, not the request, decide how many rows they may read.
  *
  * @example
- * const app = createCustomersApp(createVerifier({ issuer: "http://127.0.0.1:8787", audience: "https://crm.example.com" }));
+ * const app = createCustomersApp(createVerifier({ issuer: "http://localhost:8787", audience: "https://crm.example.com" }));
  * export default { fetch: app.fetch };
  */
 export function createCustomersApp(verifier: Verifier): Hono {

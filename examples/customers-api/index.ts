@@ -4,7 +4,7 @@ import { createVerifier } from "../../verifier/index.ts";
 import { createCustomersApp } from "./app.ts";
 
 export type CustomersEnv = {
-  /** The Writ broker's issuer URL, e.g. http://127.0.0.1:8787 in local dev. */
+  /** The Writ broker's issuer URL, e.g. http://localhost:8787 in local dev. */
   WRIT_ISSUER: string;
   /** This service's audience as the policy names it: https://crm.example.com. */
   AUDIENCE: string;

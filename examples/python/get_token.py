@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Get a Writ token with nothing but PyJWT and requests: the protocol is plain OAuth.
 
-    WRIT_ISSUER=http://127.0.0.1:8787 python3 get_token.py support-bot crm.customers.read "look up ticket SUP-42"
+    WRIT_ISSUER=http://localhost:8787 python3 get_token.py support-bot crm.customers.read "look up ticket SUP-42"
     python3 get_token.py support-bot crm.customers.export "export for SUP-7"        # refused: prints the rule and request id
     python3 get_token.py billing-agent billing.invoices.refund "refund INV-42" --wait  # waits for two approvers
     python3 get_token.py support-bot crm.customers.export "export for SUP-7" --context '{"ticket": "SUP-7"}' --wait
@@ -21,7 +21,7 @@ import uuid
 import jwt  # PyJWT, with the cryptography package for ES256 / EdDSA
 import requests
 
-ISSUER = os.environ.get("WRIT_ISSUER", "http://127.0.0.1:8787")
+ISSUER = os.environ.get("WRIT_ISSUER", "http://localhost:8787")
 KEYS_FILE = os.environ.get("WRIT_AGENT_KEYS", os.path.join(os.path.dirname(__file__), "../../policy/demo-agent-keys.json"))
 
 

@@ -72,7 +72,7 @@ export const fatalPatchArb: fc.Arbitrary<TokenPatch> = fc.oneof(
     .map((typ) => patch("a typ that is not at+jwt (RFC 9068 §4)", ["ERR_WRIT_TYP_INVALID"], { header: { typ } })),
   fc.constant(patch("an unknown crit extension", ["ERR_WRIT_TOKEN_MALFORMED"], { header: { crit: ["x-writ"], "x-writ": true } })),
   fc
-    .constantFrom(undefined, 42, "https://evil.example.com", "http://127.0.0.1:8787/", "HTTP://127.0.0.1:8787")
+    .constantFrom(undefined, 42, "https://evil.example.com", "http://localhost:8787/", "HTTP://localhost:8787")
     .map((iss) => patch("another issuer", ["ERR_WRIT_ISSUER_INVALID"], { claims: { iss } })),
   fc
     .constantFrom(undefined, "https://evil.example.com", "https://crm.example.com/", ["https://evil.example.com"], [])

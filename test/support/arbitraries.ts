@@ -48,7 +48,7 @@ const sometimes = <T>(arbitrary: fc.Arbitrary<T>, absentWeight: number) =>
   fc.oneof({ weight: absentWeight, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary });
 
 export const useCaseName = (v: Vocabulary) => nearly(v.useCases, ["openid", "admin", "crm.customers.*"]);
-export const targetName = (v: Vocabulary) => nearly(v.audiences, ["https://evil.example.com", "http://127.0.0.1:8787"]);
+export const targetName = (v: Vocabulary) => nearly(v.audiences, ["https://evil.example.com", "http://localhost:8787"]);
 const actionName = (v: Vocabulary) => nearly(v.actions, ["admin", "*", "delete"]);
 const locationName = (v: Vocabulary) => nearly(v.locations, ["https://evil.example.com/", "*"]);
 

@@ -6,7 +6,7 @@ describe("discovery", () => {
     const res = await brokerGet("/.well-known/oauth-authorization-server");
     expect(res.status).toBe(200);
     const body = await res.json<Record<string, unknown>>();
-    expect(body.issuer).toBe("http://127.0.0.1:8787");
-    expect(body.token_endpoint).toBe("http://127.0.0.1:8787/token");
+    expect(body.issuer).toBe("http://localhost:8787");
+    expect(body.token_endpoint).toBe("http://localhost:8787/token");
   });
 });

@@ -1,0 +1,45 @@
+// npm run deploy [-- --policy file] [-- <wrangler deploy options>], and npm run build (the same with --dry-run):
+// `wrangler deploy` with the policy --policy, WRIT_POLICY or wrangler.toml names, bundled and checked as one file.
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
+import {
+  checkPolicyFile,
+  displayPath,
+  PolicyPathError,
+  PROJECT_ROOT,
+  resolvePolicyPath,
+  takeOption,
+  wranglerPolicyArgs,
+} from "./policy-path.ts";
+
+const argv = process.argv.slice(2);
+if (argv.includes("--help") || argv.includes("-h")) {
+  console.log(`usage: npm run deploy [-- --policy <policy.json>] [-- <wrangler deploy options>]
+Deploys the broker with the policy --policy, else the WRIT_POLICY environment variable, else the file wrangler.toml's
+[alias] names. The policy is checked first; a policy registering a demo agent key is refused.`);
+  process.exit(0);
+}
+
+let policyPath: string;
+let wranglerArgs: string[];
+try {
+  const option = takeOption(argv, "policy");
+  policyPath = resolvePolicyPath({ flag: option.value }).path;
+  wranglerArgs = option.rest;
+} catch (error) {
+  if (!(error instanceof PolicyPathError)) throw error;
+  console.error(`deploy: ${error.message}`);
+  process.exit(2);
+}
+
+const checked = checkPolicyFile(policyPath);
+if (checked !== 0) process.exit(checked);
+const aliased = wranglerPolicyArgs(policyPath);
+console.log(`${wranglerArgs.includes("--dry-run") ? "Building" : "Deploying"} with policy ${displayPath(policyPath)}`);
+const child = spawn(resolve(PROJECT_ROOT, "node_modules/.bin/wrangler"), ["deploy", ...aliased.args, ...wranglerArgs], {
+  cwd: PROJECT_ROOT,
+  stdio: "inherit",
+  env: { ...process.env, ...aliased.env },
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal));
+child.on("exit", (code) => process.exit(code ?? 1));
