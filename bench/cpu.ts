@@ -37,16 +37,50 @@ export function pinServer(pid: number, pinning: Pinning): void {
 
 /** CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat. */
 export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuTimes(pid);
+  return user + system;
+}
+
+/** User and system (kernel: syscalls such as storage writes and fsync) CPU seconds, all threads, so far. */
+export function cpuTimes(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // Fields after the command name, which is in parentheses and may contain spaces.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  return { user: Number(fields[11]) / CLOCK_TICKS_PER_SECOND, system: Number(fields[12]) / CLOCK_TICKS_PER_SECOND };
 }
 
 /** This process's own CPU seconds (autocannon, body generation, the Node side of Miniflare). */
 export function ownCpuSeconds(): number {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
+}
+
+/**
+ * CPU milliseconds a process's live threads have run, from each thread's schedstat (nanoseconds, unlike /proc/<pid>/stat's
+ * 10 ms ticks): fine enough for one fresh workerd's start and first request, and unlike wall time, not stretched
+ * when others keep the core busy.
+ */
+export function threadCpuMs(pid: number): number {
+  let nanoseconds = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      nanoseconds += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return nanoseconds / 1e6;
+}
+
+/**
+ * Busy CPU seconds of the whole machine so far, all cores (/proc/stat: user, nice, system, irq, softirq, steal).
+ * Over a run, this minus what the measured server and this process used is what everyone else on a shared
+ * machine took: a row measured while others were busy shows it, and can be rerun.
+ */
+export function machineBusySeconds(): number {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "";
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS_PER_SECOND;
 }
 
 function taskset(pid: number, cpu: number): void {

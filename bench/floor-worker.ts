@@ -10,6 +10,12 @@
  * - POST /verify-sign-write       the same plus one SQLite write in the agent's Durable Object (one round trip)
  * - POST /verify-sign-write2      the same plus a write in a second object first (two round trips, as collecting
  *                                 an approved CIBA request makes: the request's object, then the agent's ledger)
+ * - POST /ledger-write/today      verify + sign + one DO call writing the rows a token writes in Writ's ledger today:
+ *                                 the assertion's jti (random key, expiry index), the token (random UUID key, time
+ *                                 index) and its audit event (an outbox row)
+ * - POST /ledger-write/proposed   the same with append-friendly keys: the token keyed by a time-ordered id (no separate
+ *                                 time index) carrying its audit event in a column (no outbox row). For the ledger-side
+ *                                 levers of issue #15, measured by bench/floor-ab.ts before anyone builds them.
  */
 import { DurableObject } from "cloudflare:workers";
 import { decodeJwt, exportJWK, generateKeyPair, importJWK, type JWK, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
@@ -23,7 +29,31 @@ type FloorEnv = {
 };
 
 const SIGNING_ALG = "ES256";
-const VERIFY_ROUTES = new Set(["/verify-sign", "/verify-sign-write", "/verify-sign-write2"]);
+const VERIFY_ROUTES = new Set([
+  "/verify-sign",
+  "/verify-sign-write",
+  "/verify-sign-write2",
+  "/ledger-write/today",
+  "/ledger-write/proposed",
+]);
+/** About the size of a token's audit event as the ledger stores it. */
+const AUDIT_EVENT = JSON.stringify({
+  v: 1,
+  ts: 0,
+  type: "token.issued",
+  request_id: "00000000-0000-0000-0000-000000000000",
+  agent: "bench-agent-000",
+  use_case: "crm.customers.read",
+  audience: "https://crm.example.com",
+  decision: "issued",
+  jti: "00000000-0000-0000-0000-000000000000",
+  scope: "crm.customers.read",
+  actions: ["read"],
+  locations: ["https://crm.example.com/tables/customers"],
+  limits: { max_rows: 100 },
+  ip: "127.0.0.1",
+  user_agent: "autocannon",
+});
 const ASSERTION_CLOCK_TOLERANCE_SECONDS = 30;
 const TOKEN_TTL_SECONDS = 300;
 
@@ -54,6 +84,13 @@ export default {
       const fresh = await env.FLOOR_LEDGER.getByName(`${verified.agentId}/second`).record(`${verified.jti}/2`, verified.exp);
       if (!fresh) return new Response("replayed", { status: 401 });
     }
+    if (pathname === "/ledger-write/today" || pathname === "/ledger-write/proposed") {
+      const proposed = pathname === "/ledger-write/proposed";
+      const ledger = env.FLOOR_LEDGER.getByName(`${verified.agentId}/${proposed ? "proposed" : "today"}`);
+      const fresh = await ledger.recordToken(verified.jti, verified.exp + ASSERTION_CLOCK_TOLERANCE_SECONDS, proposed, AUDIT_EVENT);
+      if (!fresh) return new Response("replayed", { status: 401 });
+      return tokenResponse(await sign(verified.agentId));
+    }
     if (pathname === "/verify-sign-write" || pathname === "/verify-sign-write2") {
       const fresh = await env.FLOOR_LEDGER.getByName(verified.agentId).record(
         verified.jti,
@@ -69,12 +106,46 @@ export default {
 export class FloorLedger extends DurableObject<FloorEnv> {
   constructor(ctx: DurableObjectState, env: FloorEnv) {
     super(ctx, env);
-    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS used (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID");
+    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS used (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS used_assertions (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS used_assertions_by_expiry ON used_assertions (expires_at);
+      CREATE TABLE IF NOT EXISTS issued_tokens (jti TEXT PRIMARY KEY, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+        units TEXT NOT NULL, audit TEXT) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS issued_tokens_by_time ON issued_tokens (issued_at);
+      CREATE TABLE IF NOT EXISTS ordered_tokens (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, units TEXT NOT NULL,
+        audit TEXT) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS audit_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, shard TEXT NOT NULL, body TEXT NOT NULL);`);
   }
 
   record(jti: string, expiresAt: number): boolean {
     const inserted = this.ctx.storage.sql.exec("INSERT OR IGNORE INTO used (jti, expires_at) VALUES (?, ?)", jti, expiresAt);
     return inserted.rowsWritten === 1;
+  }
+
+  /**
+   * The rows one token writes, today's shape or the proposed one; the replay row is the same in both (its key is
+   * the client's jti, random by nature, and it must be looked up by it).
+   */
+  recordToken(jti: string, expiresAt: number, proposed: boolean, audit: string): boolean {
+    const sql = this.ctx.storage.sql;
+    if (sql.exec("SELECT 1 FROM used_assertions WHERE jti = ?", jti).toArray().length > 0) return false;
+    sql.exec("INSERT INTO used_assertions (jti, expires_at) VALUES (?, ?)", jti, expiresAt);
+    const now = Date.now();
+    if (proposed) {
+      // Time-ordered: milliseconds first, then randomness, so every insert lands on the B-tree's last page.
+      const id = `${now.toString(16).padStart(12, "0")}${crypto.randomUUID().replaceAll("-", "").slice(12)}`;
+      sql.exec("INSERT INTO ordered_tokens (id, expires_at, units, audit) VALUES (?, ?, ?, ?)", id, now + 300_000, "{}", audit);
+    } else {
+      sql.exec(
+        "INSERT INTO issued_tokens (jti, issued_at, expires_at, units) VALUES (?, ?, ?, ?)",
+        crypto.randomUUID(),
+        now,
+        now + 300_000,
+        "{}",
+      );
+      sql.exec("INSERT INTO audit_outbox (shard, body) VALUES (?, ?)", "shard", audit);
+    }
+    return true;
   }
 }
 

@@ -3,14 +3,14 @@
  * and ratios to each run's floor. Body pools are sized from what a scenario doing strictly less work managed
  * moments before, so fresh assertions never run out and never take long to make.
  */
-import type { LocalWorker } from "../scripts/local-broker.ts";
-import { cpuSeconds, ownCpuSeconds } from "./cpu.ts";
+import { cpuTimes, machineBusySeconds, ownCpuSeconds } from "./cpu.ts";
 import type { WorkerInspector } from "./inspector.ts";
 import { type LoadOptions, type LoadResult, runLoad } from "./load.ts";
-import { type Measured, ratio } from "./results.ts";
+import { type Measured, type RoundFigures, ratio } from "./results.ts";
 import { median } from "./verifier-bench.ts";
 
-export type Server = { name: string; worker: LocalWorker; pid: number; inspector?: WorkerInspector };
+/** Something the bench loads: a workerd (broker, floor) or the peer's Node process, pinned to the server core. */
+export type Server = { name: string; url: string; pid: number; inspector?: WorkerInspector };
 
 /** One scenario: where to send what. `bodies` makes fresh unique bodies, as many as `boundedBy`'s req/s allows. */
 export type Spec = {
@@ -29,6 +29,8 @@ export type Spec = {
    */
   perRun?: { warmup: number; run: number };
   floor?: string;
+  /** The peer's scenario this one is compared with, at the same concurrency, round by round. */
+  peer?: string;
 };
 
 export type MeasureSettings = { runSeconds: number; warmupSeconds: number; heapSampleMs: number };
@@ -38,7 +40,7 @@ const DEFAULT_RATE_BOUND = 5_000;
 /** Fresh bodies cost ~50 µs each to make: a cap keeps one pool under about two seconds. */
 export const MAX_BODIES = 40_000;
 
-type Round = LoadResult & { serverCpu: number; loadCpu: number; heapPeak?: number };
+type Round = LoadResult & { serverCpu: number; serverSystemCpu: number; loadCpu: number; othersCpu: number; heapPeak?: number };
 
 export function createMeasurer(settings: MeasureSettings) {
   /** The best req/s seen per scenario and concurrency, as soon as each run ends (pools are sized mid-group). */
@@ -60,11 +62,12 @@ export function createMeasurer(settings: MeasureSettings) {
   function loadOptions(spec: Spec, concurrency: number, seconds: number, warmup = false): LoadOptions {
     const bound = spec.boundedBy === undefined ? DEFAULT_RATE_BOUND : rateBound(spec.boundedBy, concurrency);
     const perRun = spec.perRun && (warmup ? spec.perRun.warmup : spec.perRun.run);
-    // 1.5× the rate the server cannot beat, plus the requests in flight: running out would spoil the run.
-    const bodies = spec.bodies?.(perRun ?? Math.min(MAX_BODIES, Math.ceil(bound * seconds * 1.5) + concurrency * 4));
+    // Twice the rate the server cannot beat (a bound measured in a slow moment of a shared machine can be beaten
+    // by half), plus the requests in flight: running out would spoil the run.
+    const bodies = spec.bodies?.(perRun ?? Math.min(MAX_BODIES, Math.ceil(bound * seconds * 2) + concurrency * 4));
     return {
       ...(perRun === undefined ? {} : { onePerBody: true }),
-      url: `${spec.server.worker.url}${spec.path}`,
+      url: `${spec.server.url}${spec.path}`,
       method: spec.method,
       connections: concurrency,
       durationSeconds: seconds,
@@ -85,12 +88,17 @@ export function createMeasurer(settings: MeasureSettings) {
       for (const spec of specs) {
         if (round === 0) await runLoad(loadOptions(spec, concurrency, warmupSeconds, true));
         const options = loadOptions(spec, concurrency, settings.runSeconds);
-        const serverBefore = cpuSeconds(spec.server.pid);
+        const serverBefore = cpuTimes(spec.server.pid);
         const loadBefore = ownCpuSeconds();
+        const machineBefore = machineBusySeconds();
         const watch = spec.server.inspector?.watchHeap(settings.heapSampleMs);
         const result = await runLoad(options);
-        const serverCpu = cpuSeconds(spec.server.pid) - serverBefore;
+        const serverAfter = cpuTimes(spec.server.pid);
+        const serverSystemCpu = serverAfter.system - serverBefore.system;
+        const serverCpu = serverAfter.user - serverBefore.user + serverSystemCpu;
         const loadCpu = ownCpuSeconds() - loadBefore;
+        // Everyone else: other engineers' work on a shared machine, and our own idle servers.
+        const othersCpu = Math.max(0, machineBusySeconds() - machineBefore - serverCpu - loadCpu);
         const watched = await watch?.stop();
         if (watched) {
           heap.totalPeak = Math.max(heap.totalPeak, watched.peak.totalSize);
@@ -98,7 +106,7 @@ export function createMeasurer(settings: MeasureSettings) {
         }
         observeRps(spec.id, concurrency, result.rps);
         const list = perSpec.get(spec) ?? [];
-        list.push({ ...result, serverCpu, loadCpu, ...(watched ? { heapPeak: watched.peak.usedSize } : {}) });
+        list.push({ ...result, serverCpu, serverSystemCpu, loadCpu, othersCpu, ...(watched ? { heapPeak: watched.peak.usedSize } : {}) });
         perSpec.set(spec, list);
       }
     }
@@ -117,6 +125,7 @@ function summarize(spec: Spec, concurrency: number, rounds: readonly Round[]): M
   const byRps = [...rounds].sort((a, b) => a.rps - b.rps);
   const mid = byRps[Math.floor(byRps.length / 2)] as Round;
   const answered = (r: LoadResult) => r.ok + r.non2xx;
+  const cpuUs = (r: Round) => (r.serverCpu / Math.max(1, answered(r))) * 1e6;
   const heapPeaks = rounds.flatMap((r) => (r.heapPeak === undefined ? [] : [r.heapPeak]));
   return {
     id: spec.id,
@@ -133,11 +142,15 @@ function summarize(spec: Spec, concurrency: number, rounds: readonly Round[]): M
     non2xx: sum(rounds.map((r) => r.non2xx)),
     errors: sum(rounds.map((r) => r.errors)),
     exhausted: rounds.some((r) => r.exhausted),
-    serverCpuUsPerRequest: median(rounds.map((r) => (r.serverCpu / Math.max(1, answered(r))) * 1e6)),
+    serverCpuUsPerRequest: median(rounds.map(cpuUs)),
     serverBusy: median(rounds.map((r) => r.serverCpu / r.seconds)),
+    serverSystemShare: median(rounds.map((r) => r.serverSystemCpu / Math.max(r.serverCpu, 1e-9))),
     loadBusy: median(rounds.map((r) => r.loadCpu / r.seconds)),
+    othersBusy: Math.max(...rounds.map((r) => r.othersCpu / r.seconds)),
+    perRound: rounds.map((r) => ({ rps: r.rps, p90: r.latencyMs.p90, cpuUs: cpuUs(r), othersBusy: r.othersCpu / r.seconds })),
     ...(heapPeaks.length > 0 ? { heapPeakBytes: Math.max(...heapPeaks) } : {}),
     ...(spec.floor ? { floor: spec.floor } : {}),
+    ...(spec.peer ? { peer: spec.peer } : {}),
   };
 }
 
@@ -152,6 +165,21 @@ export function addFloorRatios(measured: Measured[]): void {
       p90: ratio(run.latencyMs.p90, floor.latencyMs.p90) ?? Number.NaN,
       cpuPerRequest: ratio(run.serverCpuUsPerRequest, floor.serverCpuUsPerRequest) ?? Number.NaN,
     };
+  }
+}
+
+/**
+ * Sets each run's ratios to the peer's run at the same concurrency: the median of round-by-round ratios (round i of
+ * Writ against round i of the peer, measured moments apart), so a slow moment of a shared machine hits both sides.
+ */
+export function addPeerRatios(measured: Measured[]): void {
+  for (const run of measured) {
+    if (!run.peer) continue;
+    const peer = measured.find((r) => r.id === run.peer && r.concurrency === run.concurrency);
+    if (!peer) continue;
+    const paired = run.perRound.slice(0, peer.perRound.length).map((own, i) => ({ own, peer: peer.perRound[i] as RoundFigures }));
+    const pairedRatio = (of: (r: RoundFigures) => number) => median(paired.map((p) => ratio(of(p.own), of(p.peer)) ?? Number.NaN));
+    run.vsPeer = { rps: pairedRatio((r) => r.rps), p90: pairedRatio((r) => r.p90), cpuPerRequest: pairedRatio((r) => r.cpuUs) };
   }
 }
 

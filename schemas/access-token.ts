@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { GrantedUseCaseSchema } from "./authorization-details.ts";
 
 /** RFC 9068 §2.1: the JOSE `typ` of a JWT access token, which keeps it from being confused with an ID token or an assertion. */

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /** Everything an auditor asks about: who got access to what, why, approved by whom, and what they did with it. */
 export const AUDIT_EVENT_TYPES = [

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /** RFC 9396 type under which an agent asks for one use case and may narrow it. */
 export const AGENT_USE_CASE_TYPE = "agent_use_case";

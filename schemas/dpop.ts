@@ -1,5 +1,5 @@
 import { base64url, calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, type JWK, jwtVerify } from "jose";
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * DPoP proofs (RFC 9449): the wire shape and the one checker both sides use. The broker checks a proof on POST /token

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * A leaked-key report (POST /keys/report): a JWT signed with an agent's private key by whoever found it, naming the

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { RequestedAuthorizationDetailsSchema } from "./authorization-details.ts";
 import { MAX_CONTEXT_VALUE_CHARS } from "./policy.ts";
 

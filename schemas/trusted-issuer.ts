@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Federated workload identity (issue 14): the policy names issuers whose JWTs Writ accepts as an agent's identity

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /** POST /usage: what one token actually consumed, in the units of its `limits` (e.g. `{"max_rows": 37}`). */
 export const UsageReportSchema = z

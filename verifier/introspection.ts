@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { WritVerifyError } from "./errors.ts";
 import { IntrospectionCache } from "./introspection-cache.ts";
 import type { ResolvedIntrospection } from "./options.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { auditRetentionDays } from "../durable-objects/audit-log.ts";
 import { parseJson } from "../lib/json.ts";
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from "../schemas/signing-keys.ts";

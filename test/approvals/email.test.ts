@@ -2,8 +2,9 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEV_OUTBOX_NAME } from "../../durable-objects/dev-outbox.ts";
 import { composeApprovalEmail, sendApprovalEmail } from "../../worker/approvals/approval-email.ts";
+import { composeQuarantineEmail } from "../../worker/approvals/quarantine-email.ts";
 import type { WritEnv } from "../../worker/env.ts";
-import { decodedSubject, emailInput, FROM, headerBlock, part, parts } from "../support/approval-email.ts";
+import { decodedSubject, emailInput, FROM, headerBlock, part, parts, REQUESTED_AT } from "../support/approval-email.ts";
 
 const HOSTILE_INTENT = `<script>alert(1)</script>"><img src=x onerror=alert(2)>`;
 const outbox = () => env.DEV_OUTBOX_STORE.getByName(DEV_OUTBOX_NAME);
@@ -15,13 +16,27 @@ describe("composeApprovalEmail", () => {
     expect(decodedSubject(mail.raw)).toBe(mail.subject);
   });
 
-  it("builds a multipart/alternative message with a plain-text and an HTML part, both base64", () => {
+  it("builds a multipart/alternative message with a plain-text and an HTML part, both base64 UTF-8 in canonical (CRLF) form", () => {
     const mail = composeApprovalEmail(emailInput());
     const found = parts(mail.raw);
     expect(found.map((p) => /Content-Type: ([^;]+)/.exec(p.headers)?.[1])).toEqual(["text/plain", "text/html"]);
     expect(found.every((p) => p.headers.includes("Content-Transfer-Encoding: base64"))).toBe(true);
+    expect(found.every((p) => p.headers.includes("charset=utf-8"))).toBe(true);
     expect(part(mail.raw, "text/plain").body).toBe(mail.text.replace(/\n/g, "\r\n"));
-    expect(part(mail.raw, "text/html").body).toBe(mail.html);
+    expect(part(mail.raw, "text/html").body).toBe(mail.html.replace(/\n/g, "\r\n"));
+  });
+
+  it("dates the message when the request was made and declares MIME 1.0", () => {
+    const headers = headerBlock(composeApprovalEmail(emailInput()).raw);
+    expect(headers).toContain("Date: Fri, 15 Jan 2027 09:30:00 +0000");
+    expect(headers).toContain("MIME-Version: 1.0");
+  });
+
+  it("folds a long non-ASCII subject into encoded-words of at most 75 characters, header lines within 78", () => {
+    const mail = composeApprovalEmail(emailInput({ agentName: "Агент поддержки ✓ ".repeat(8) }));
+    expect(decodedSubject(mail.raw)).toBe(mail.subject);
+    for (const word of headerBlock(mail.raw).match(/=\?[^?]+\?B\?[^?]*\?=/g) ?? []) expect(word.length).toBeLessThanOrEqual(75);
+    for (const line of headerBlock(mail.raw).split("\r\n")) expect(line.length).toBeLessThanOrEqual(78);
   });
 
   it("addresses the approver from the configured sender and marks the mail as automated", () => {
@@ -152,12 +167,42 @@ describe("composeApprovalEmail", () => {
   });
 });
 
+describe("composeQuarantineEmail", () => {
+  const notice = {
+    from: FROM,
+    to: "owner@example.com",
+    agentId: "billing-agent",
+    agentName: "Billing agent",
+    kid: "billing-agent-1",
+    cancelled: 2,
+    issuer: `https://writ.example.com/${"long-path/".repeat(20)}`,
+    requestId: "req-1",
+    at: REQUESTED_AT,
+  };
+
+  it("is one quoted-printable UTF-8 text part, no line over 76 characters, that decodes to the notice", () => {
+    const mail = composeQuarantineEmail(notice);
+    const end = mail.raw.indexOf("\r\n\r\n");
+    const headers = mail.raw.slice(0, end);
+    expect(headers).toContain("Content-Type: text/plain; charset=utf-8");
+    expect(headers).toContain("Content-Transfer-Encoding: quoted-printable");
+    expect(headers).toContain("Auto-Submitted: auto-generated");
+    expect(headers).toContain("Date: Fri, 15 Jan 2027 09:30:00 +0000");
+    expect(decodedSubject(mail.raw)).toBe(mail.subject);
+    const body = mail.raw.slice(end + 4);
+    for (const line of body.split("\r\n")) expect(line.length).toBeLessThanOrEqual(76);
+    const decoded = body.replace(/=\r\n/g, "").replace(/=([0-9A-F]{2})/g, (_, hex: string) => `%${hex}`);
+    expect(decodeURIComponent(decoded.replace(/%(?![0-9A-F]{2})/g, "%25"))).toBe(mail.text.replace(/\n/g, "\r\n"));
+  });
+});
+
 describe("sendApprovalEmail", () => {
   afterEach(() => vi.restoreAllMocks());
 
   it("sends through the send_email binding and keeps a copy in the dev outbox", async () => {
     const input = emailInput();
     const mail = composeApprovalEmail(input);
+    // The local send_email binding parses the message (postal-mime) and checks its From against the envelope.
     const sent = await sendApprovalEmail(env, mail, input.requestedAt + 5);
     expect(sent).toEqual({ ok: true, messageId: expect.stringMatching(/^<.+@writ\.example\.com>$/) });
     expect(await outbox().latestFor(input.to, input.approvalId)).toEqual({

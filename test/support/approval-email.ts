@@ -47,13 +47,20 @@ export function headerBlock(raw: string): string {
   return raw.slice(0, end);
 }
 
-/** RFC 2047 B-encoded words, as mimetext writes the Subject. */
+/**
+ * The Subject, unfolded (RFC 5322 §2.2.3) and its RFC 2047 B-encoded words decoded; white space between two adjacent
+ * encoded-words is not part of the text (RFC 2047 §6.2). Each word must hold whole UTF-8 characters (fatal decoding).
+ */
 export function decodedSubject(raw: string): string {
-  const line = headerBlock(raw)
-    .split("\r\n")
-    .find((l) => l.startsWith("Subject: "));
-  if (line === undefined) throw new Error("no Subject");
-  return line.slice("Subject: ".length).replace(/=\?utf-8\?B\?([^?]*)\?=/gi, (_, b64: string) => utf8(b64));
+  const fields = headerBlock(raw).split(/\r\n(?![ \t])/);
+  const subject = fields.filter((f) => /^Subject:/i.test(f));
+  if (subject.length !== 1) throw new Error(`${subject.length} Subject fields`);
+  const value = (subject[0] as string).replace(/^Subject: ?/i, "").replace(/\r\n([ \t])/g, "$1");
+  return value
+    .replace(/(\?=)[ \t]+(?==\?)/g, "$1")
+    .replace(/=\?utf-8\?B\?([^?]*)\?=/gi, (_, b64: string) =>
+      new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes(b64)),
+    );
 }
 
 export function parts(raw: string): MimePart[] {
@@ -75,5 +82,9 @@ export function part(raw: string, type: "text/plain" | "text/html"): MimePart {
 }
 
 function utf8(base64: string): string {
-  return new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+  return new TextDecoder().decode(bytes(base64));
+}
+
+function bytes(base64: string): Uint8Array {
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }

@@ -1,7 +1,7 @@
 import { EmailMessage } from "cloudflare:email";
-import { createMimeMessage } from "mimetext/browser";
 import { DEV_OUTBOX_NAME, type DevOutbox } from "../../durable-objects/dev-outbox.ts";
 import { log } from "../../lib/log.ts";
+import { mimeMessage } from "../../lib/mime.ts";
 import { multiLine, oneLine } from "../../lib/text.ts";
 import { utcDateTime } from "../../lib/time.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
@@ -37,7 +37,7 @@ export type ApprovalEmail = {
   subject: string;
   text: string;
   html: string;
-  /** RFC 5322 message, CRLF line ends, both parts base64 so no agent-written line can end a MIME part. */
+  /** RFC 5322 message (lib/mime.ts), CRLF line ends, both parts base64 so no agent-written line can end a MIME part. */
   raw: string;
 };
 
@@ -45,13 +45,13 @@ export type SendApprovalEmailResult = { ok: true; messageId: string } | { ok: fa
 
 /** Agent-written text is cut here in the mail; the page shows it whole. */
 const MAX_FIELD_CHARS = 1000;
-/** Keeps the encoded Subject well inside RFC 5322's 998-character line limit. */
+/** A Subject an approver can read at a glance (lib/mime.ts folds it into encoded-words of whole characters). */
 const MAX_SUBJECT_CHARS = 160;
 const SENDER_NAME = "Writ approvals";
 
 /**
  * Builds the approval email for one approver: a plain-text and an HTML part with everything needed to
- * judge the request, and the link. Pure: no I/O, no clock. Intent, context and binding message are written
+ * judge the request, and the link. Pure: no I/O, no clock (the Date header is `requestedAt`). Intent, context and binding message are written
  * by the agent, so they are escaped, cleaned as the approval page cleans them (lib/text.ts: no control, bidi or
  * zero-width characters), and labelled as unverified.
  *
@@ -70,15 +70,18 @@ export function composeApprovalEmail(input: ApprovalEmailInput): ApprovalEmail {
   const text = textPart(input, facts, link);
   const html = htmlPart(input, facts, link, subject);
 
-  const message = createMimeMessage();
-  message.setSender({ name: SENDER_NAME, addr: from });
-  message.setRecipient(to);
-  message.setSubject(subject);
-  // RFC 3834 §5: automated mail; out-of-office replies must not answer it.
-  message.setHeader("Auto-Submitted", "auto-generated");
-  message.addMessage({ contentType: "text/plain", encoding: "base64", data: base64Lines(text.replace(/\n/g, "\r\n")) });
-  message.addMessage({ contentType: "text/html", encoding: "base64", data: base64Lines(html) });
-  return { from, to, approvalId: input.approvalId, link, subject, text, html, raw: message.asRaw() };
+  const raw = mimeMessage({
+    from: { address: from, name: SENDER_NAME },
+    to: { address: to },
+    subject,
+    date: input.requestedAt,
+    text,
+    html,
+    encoding: "base64",
+    // RFC 3834 §5: automated mail; out-of-office replies must not answer it.
+    headers: { "Auto-Submitted": "auto-generated" },
+  });
+  return { from, to, approvalId: input.approvalId, link, subject, text, html, raw };
 }
 
 /**
@@ -224,13 +227,6 @@ function duration(totalSeconds: number): string {
   ];
   const parts = units.filter(([n]) => n > 0).map(([n, unit]) => `${n} ${unit}${n === 1 ? "" : "s"}`);
   return parts.length > 0 ? parts.join(" ") : "0 seconds";
-}
-
-/** RFC 2045 §6.8: base64 in lines of at most 76 characters. */
-function base64Lines(text: string): string {
-  let binary = "";
-  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
-  return (btoa(binary).match(/.{1,76}/g) ?? []).join("\r\n");
 }
 
 /** The broker builds the link; anything but an http(s) URL is a bug, never something to put in a mail. */

@@ -8,7 +8,7 @@ import {
   verifyAuthenticationResponse,
   verifyRegistrationResponse,
 } from "@simplewebauthn/server";
-import { z } from "zod";
+import * as z from "zod";
 import type { ApproverPasskeys, StoredCredential } from "../../durable-objects/approver-passkeys.ts";
 import { base64url, fromBase64url } from "../../lib/crypto.ts";
 import { parseJson } from "../../lib/json.ts";

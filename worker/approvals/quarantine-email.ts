@@ -1,5 +1,5 @@
-import { createMimeMessage } from "mimetext/browser";
 import { log } from "../../lib/log.ts";
+import { mimeMessage } from "../../lib/mime.ts";
 import { oneLine } from "../../lib/text.ts";
 import { utcDateTime } from "../../lib/time.ts";
 import type { WritEnv } from "../env.ts";
@@ -59,13 +59,17 @@ export function composeQuarantineEmail(notice: QuarantineNotice): ApprovalEmail 
     "",
   ].join("\n");
 
-  const message = createMimeMessage();
-  message.setSender({ name: SENDER_NAME, addr: notice.from });
-  message.setRecipient(notice.to);
-  message.setSubject(subject);
-  // RFC 3834 §5: automated mail; out-of-office replies must not answer it.
-  message.setHeader("Auto-Submitted", "auto-generated");
-  message.addMessage({ contentType: "text/plain", charset: "utf-8", encoding: "8bit", data: text.replace(/\n/g, "\r\n") });
+  const raw = mimeMessage({
+    from: { address: notice.from, name: SENDER_NAME },
+    to: { address: notice.to },
+    subject,
+    date: notice.at,
+    text,
+    // Readable as it travels, and no line over 76 characters however long the issuer's URL is.
+    encoding: "quoted-printable",
+    // RFC 3834 §5: automated mail; out-of-office replies must not answer it.
+    headers: { "Auto-Submitted": "auto-generated" },
+  });
   return {
     from: notice.from,
     to: notice.to,
@@ -74,7 +78,7 @@ export function composeQuarantineEmail(notice: QuarantineNotice): ApprovalEmail 
     subject,
     text,
     html: "",
-    raw: message.asRaw(),
+    raw,
   };
 }
 

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { DEV_WORKLOAD_KINDS, devWorkloadJwks, mintDevWorkloadToken } from "../../core/identity/federation-dev-issuer.ts";
 import type { AppEnv } from "../app-env.ts";
 import { configOf, nowOf } from "../http/request-context.ts";

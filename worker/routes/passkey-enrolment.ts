@@ -1,6 +1,6 @@
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { z } from "zod";
+import * as z from "zod";
 import type { CompleteEnrolmentResult, EnrolmentProblem } from "../../durable-objects/approver-passkeys.ts";
 import { hashSecret, randomSecret } from "../../lib/crypto.ts";
 import { normaliseEmail } from "../../schemas/policy.ts";
