@@ -4,13 +4,16 @@
  */
 import autocannon from "autocannon";
 
+/** A request body, or a body with headers of its own (a DPoP proof, one-time like the body). */
+export type LoadBody = string | { body: string; headers: Record<string, string> };
+
 export type LoadOptions = {
   url: string;
   method: "GET" | "POST";
   connections: number;
   durationSeconds: number;
   /** One body per request, consumed in order, never reused. Without it, `body` (or none) goes with every request. */
-  bodies?: readonly string[];
+  bodies?: readonly LoadBody[];
   /** Send exactly one request per body, then end (`durationSeconds` is ignored): a count-bounded run. */
   onePerBody?: boolean;
   body?: string;
@@ -44,14 +47,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   if (options.body !== undefined) request.body = options.body;
   if (bodies) {
     request.setupRequest = (req) => {
-      const body = bodies[next++];
+      let body = bodies[next++];
       if (body === undefined) {
         // Replaying a body would be refused and counted as non-2xx; the run is flagged instead of quietly skewed.
         exhausted = true;
         instance.stop();
-        return { ...req, body: bodies[bodies.length - 1] };
+        body = bodies[bodies.length - 1] as LoadBody;
       }
-      return { ...req, body };
+      return typeof body === "string" ? { ...req, body } : { ...req, body: body.body, headers: { ...req.headers, ...body.headers } };
     };
   }
 

@@ -5,8 +5,8 @@
  */
 import { cpuTimes, machineBusySeconds, ownCpuSeconds } from "./cpu.ts";
 import type { WorkerInspector } from "./inspector.ts";
-import { type LoadOptions, type LoadResult, runLoad } from "./load.ts";
-import { type Measured, type RoundFigures, ratio } from "./results.ts";
+import { type LoadBody, type LoadOptions, type LoadResult, runLoad } from "./load.ts";
+import { type Measured, type Ratios, type RoundFigures, ratio } from "./results.ts";
 import { median } from "./verifier-bench.ts";
 
 /** Something the bench loads: a workerd (broker, floor) or the peer's Node process, pinned to the server core. */
@@ -20,7 +20,7 @@ export type Spec = {
   path: string;
   method: "GET" | "POST";
   body?: string;
-  bodies?: (count: number) => string[];
+  bodies?: (count: number) => LoadBody[];
   /** A scenario doing strictly less work: its req/s bounds this one's, which sizes the body pool. */
   boundedBy?: string;
   /**
@@ -31,6 +31,11 @@ export type Spec = {
   floor?: string;
   /** The peer's scenario this one is compared with, at the same concurrency, round by round. */
   peer?: string;
+  /**
+   * The same path without what this scenario adds (e.g. token exchange without a DPoP proof), in the same group:
+   * compared round by round, like the peer, so the ratio is the cost of the addition alone.
+   */
+  base?: string;
 };
 
 export type MeasureSettings = { runSeconds: number; warmupSeconds: number; heapSampleMs: number };
@@ -151,6 +156,7 @@ function summarize(spec: Spec, concurrency: number, rounds: readonly Round[]): M
     ...(heapPeaks.length > 0 ? { heapPeakBytes: Math.max(...heapPeaks) } : {}),
     ...(spec.floor ? { floor: spec.floor } : {}),
     ...(spec.peer ? { peer: spec.peer } : {}),
+    ...(spec.base ? { base: spec.base } : {}),
   };
 }
 
@@ -174,13 +180,23 @@ export function addFloorRatios(measured: Measured[]): void {
  */
 export function addPeerRatios(measured: Measured[]): void {
   for (const run of measured) {
-    if (!run.peer) continue;
-    const peer = measured.find((r) => r.id === run.peer && r.concurrency === run.concurrency);
-    if (!peer) continue;
-    const paired = run.perRound.slice(0, peer.perRound.length).map((own, i) => ({ own, peer: peer.perRound[i] as RoundFigures }));
-    const pairedRatio = (of: (r: RoundFigures) => number) => median(paired.map((p) => ratio(of(p.own), of(p.peer)) ?? Number.NaN));
-    run.vsPeer = { rps: pairedRatio((r) => r.rps), p90: pairedRatio((r) => r.p90), cpuPerRequest: pairedRatio((r) => r.cpuUs) };
+    const peer = run.peer && measured.find((r) => r.id === run.peer && r.concurrency === run.concurrency);
+    if (peer) run.vsPeer = pairedRatios(run, peer);
   }
+}
+
+/** Sets each run's ratios to its base (the same path without the addition), round by round as for the peer. */
+export function addBaseRatios(measured: Measured[]): void {
+  for (const run of measured) {
+    const base = run.base && measured.find((r) => r.id === run.base && r.concurrency === run.concurrency);
+    if (base) run.vsBase = pairedRatios(run, base);
+  }
+}
+
+function pairedRatios(run: Measured, other: Measured): Ratios {
+  const paired = run.perRound.slice(0, other.perRound.length).map((own, i) => ({ own, other: other.perRound[i] as RoundFigures }));
+  const pairedRatio = (of: (r: RoundFigures) => number) => median(paired.map((p) => ratio(of(p.own), of(p.other)) ?? Number.NaN));
+  return { rps: pairedRatio((r) => r.rps), p90: pairedRatio((r) => r.p90), cpuPerRequest: pairedRatio((r) => r.cpuUs) };
 }
 
 function sum(values: readonly number[]): number {

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { checkBudgets } from "../core/budgets/budget-check.ts";
 import { budgetsRemaining } from "../core/budgets/budget-remaining.ts";
 import type { BudgetRule } from "../core/budgets/budget-rules.ts";
+import type { Bucket } from "../core/budgets/token-bucket.ts";
 import { epochSeconds } from "../lib/time.ts";
 import type { ApprovalStatus } from "../schemas/approval.ts";
 import type { AuditEvent } from "../schemas/audit.ts";
@@ -24,7 +25,13 @@ export type IssueResult =
   | { ok: true; audited?: true }
   | { ok: false; reason: "disabled" }
   | { ok: false; reason: "replayed"; replayedJti: string }
-  | { ok: false; reason: "budget"; budget: string; retryAfterSeconds: number };
+  | { ok: false; reason: "budget"; budget: string; retryAfterSeconds: number }
+  /** Delegation: the subject token this one is derived from is no longer active (revoked, or before the kill switch). */
+  | { ok: false; reason: "parent_inactive" };
+/** Delegation (docs/delegation.md): the subject token a delegated token is derived from, checked in the subject's ledger. */
+export type ParentToken = { jti: string; issuedAtSeconds: number };
+/** How long after its issue a delegated token's hold may be given back: the one request's lifetime, with room to spare. */
+export const HOLD_RELEASE_WINDOW_MS = 60_000;
 export type AgentSummary = {
   disabled: boolean;
   notBefore: number;
@@ -78,15 +85,60 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
    * is written on refusal. Calls arriving together are committed together (group commit). `audit`, the request's
    * audit event, is written in the same transaction and forwarded to its audit shard afterwards.
    */
-  async issue(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number, audit?: AuditEvent): Promise<IssueResult> {
-    const result = await this.#group.run(() => this.#issueNow(proofs, charge, rules, now, audit));
+  async issue(
+    proofs: ProofUse[],
+    charge: Charge,
+    rules: BudgetRule[],
+    now: number,
+    audit?: AuditEvent,
+    /** Delegation, in the subject's ledger: the subject token must still be active here, in the same transaction. */
+    parent?: ParentToken,
+  ): Promise<IssueResult> {
+    const result = await this.#group.run(() => this.#issueNow(proofs, charge, rules, now, audit, parent));
     if (result.ok && audit) this.#outbox.schedule();
     return result;
   }
 
-  #issueNow(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number, audit: AuditEvent | undefined): IssueResult {
+  #issueNow(
+    proofs: ProofUse[],
+    charge: Charge,
+    rules: BudgetRule[],
+    now: number,
+    audit: AuditEvent | undefined,
+    parent: ParentToken | undefined,
+  ): IssueResult {
     // Runs inside the group's transaction. Reads first, writes last: a refusal leaves nothing behind.
+    const budget = this.#admission(proofs, charge, rules, now, parent);
+    if (!budget.ok) return budget;
+    this.#replay.record(proofs);
+    const hold = this.#budgets.charge(rules, budget.buckets, charge.units, now);
+    this.#tokens.record(charge, now, hold);
+    if (!audit) return { ok: true };
+    this.#outbox.add(audit);
+    return { ok: true, audited: true };
+  }
+
+  /**
+   * What `issue` would answer now, writing nothing: delegation (docs/delegation.md) asks the actor's ledger first, so
+   * that a replayed actor token, a disabled actor or its spent budget is refused before the subject's ledger is
+   * charged. Only a hint: `issue` checks everything again in its own transaction.
+   */
+  precheck(proofs: ProofUse[], charge: Charge, rules: BudgetRule[], now: number): IssueResult {
+    const admission = this.#admission(proofs, charge, rules, now, undefined);
+    return admission.ok ? { ok: true } : admission;
+  }
+
+  /** Every check of `issue`, reads only: the buckets after the take, or the refusal. */
+  #admission(
+    proofs: ProofUse[],
+    charge: Charge,
+    rules: BudgetRule[],
+    now: number,
+    parent: ParentToken | undefined,
+  ): Exclude<IssueResult, { ok: true }> | { ok: true; buckets: Map<string, Bucket> } {
     if (this.#tokens.state().disabled) return { ok: false, reason: "disabled" };
+    if (parent !== undefined && !this.#tokens.status(parent.jti, parent.issuedAtSeconds).active)
+      return { ok: false, reason: "parent_inactive" };
     const replayed = this.#replay.firstReplayed(proofs, epochSeconds(now));
     if (replayed !== undefined) return { ok: false, reason: "replayed", replayedJti: replayed };
     // A token id the ledger already recorded is the same issuance sent again: refused as a value, never the
@@ -94,12 +146,22 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
     if (this.#tokens.has(charge.jti)) return { ok: false, reason: "replayed", replayedJti: charge.jti };
     const budget = checkBudgets(rules, this.#budgets.read(rules, now), charge, now);
     if (!budget.ok) return { ok: false, reason: "budget", budget: budget.budget, retryAfterSeconds: budget.retryAfterSeconds };
-    this.#replay.record(proofs);
-    this.#budgets.charge(rules, budget.buckets, charge.units, now);
-    this.#tokens.record(charge, now);
-    if (!audit) return { ok: true };
-    this.#outbox.add(audit);
-    return { ok: true, audited: true };
+    return { ok: true, buckets: budget.buckets };
+  }
+
+  /**
+   * Delegation's compensating step (docs/delegation.md): the actor's ledger refused a token this ledger already
+   * charged, so the token is revoked and exactly what it took is given back. Only a delegated token's hold, only
+   * once, only within `HOLD_RELEASE_WINDOW_MS` of its issue: a repeated or late call gives back nothing. `rules`
+   * supply the buckets' rates only. Returns whether anything was given back.
+   */
+  releaseDelegated(jti: string, rules: BudgetRule[], now: number): Promise<boolean> {
+    return this.#group.run(() => {
+      const hold = this.#tokens.takeHold(jti, now, HOLD_RELEASE_WINDOW_MS);
+      if (hold === undefined) return false;
+      this.#budgets.release(hold, rules, now);
+      return true;
+    });
   }
 
   /** Atomically: refuse if any proof was seen before, otherwise record them all. Nothing is written on refusal. */

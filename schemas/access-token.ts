@@ -22,6 +22,28 @@ export const AgentAuthClaimSchema = z.object({
   sub: z.string().min(1),
 });
 
+/**
+ * RFC 8693 §4.1: the current actor (`sub`), and nested in it the actor before it, and so on. Writ names agents only,
+ * so `sub` is an agent id. Depth is bounded by the policy (at most `MAX_DELEGATION_DEPTH`); the schema's bound (8)
+ * only keeps a forged claim from nesting without end.
+ */
+export type ActClaim = { sub: string; act?: ActClaim };
+export const ActClaimSchema: z.ZodType<ActClaim> = z
+  .looseObject({
+    sub: z.string().min(1),
+    get act() {
+      return ActClaimSchema.optional();
+    },
+  })
+  .refine((act) => actorChain(act).length <= 8, { message: "act: nested deeper than 8" });
+
+/** The actors of an `act` claim, nearest (the current actor) first. */
+export function actorChain(act: ActClaim | undefined): string[] {
+  const chain: string[] = [];
+  for (let hop = act; hop !== undefined && chain.length <= 8; hop = hop.act) chain.push(hop.sub);
+  return chain;
+}
+
 /** Claims of a Writ access token (RFC 9068 profile). Loose, so that claims added later do not break older verifiers. */
 export const AccessTokenClaimsSchema = z.looseObject({
   iss: z.string().min(1),
@@ -38,6 +60,8 @@ export const AccessTokenClaimsSchema = z.looseObject({
   approval: ApprovalClaimSchema.optional(),
   cnf: z.object({ jkt: z.string().min(1) }).optional(),
   agent_auth: AgentAuthClaimSchema.optional(),
+  /** Delegation (docs/delegation.md): `sub` is the agent acted for, `act.sub` the agent acting. */
+  act: ActClaimSchema.optional(),
 });
 
 export type AccessTokenClaims = z.infer<typeof AccessTokenClaimsSchema>;

@@ -238,6 +238,26 @@ function sameAddress(field: string, first: number, address: string | undefined):
 
 const limitValue = z.union([z.number(), z.string().max(200), z.boolean()]);
 
+/** The longest chain of actors a policy may allow (RFC 8693 §4.1 nests one `act` per hop). */
+export const MAX_DELEGATION_DEPTH = 4;
+
+/**
+ * Delegation (RFC 8693 `actor_token`, docs/delegation.md): another agent acting for a token's subject may get a
+ * token of this use case, charged to both. Absent: forbidden. `actors` says who may act for whom (subject agent id
+ * → actor agent ids; for a second hop the key is the agent that acted first); every actor must also be one of the
+ * use case's `agents`. `from`: the use cases whose tokens
+ * may be narrowed into this one (default: this one only); each must be at least as wide (checked here).
+ * `"required"`: tokens of this use case are issued only to a delegated request.
+ */
+export const DelegationSchema = z
+  .object({
+    mode: z.enum(["allowed", "required"]).default("allowed"),
+    actors: policyRecord(z.array(id).min(1).max(64)),
+    from: z.array(id).min(1).max(16).optional(),
+    max_depth: z.number().int().min(1).max(MAX_DELEGATION_DEPTH).default(1),
+  })
+  .strict();
+
 export const UseCaseSchema = z
   .object({
     id,
@@ -260,6 +280,8 @@ export const UseCaseSchema = z
      * the agent's key and useless to whoever steals it. Default `"optional"`: bound when the agent sends a proof.
      */
     dpop: z.enum(["optional", "required"]).optional(),
+    /** Absent: no agent may act for another with this use case (docs/delegation.md). */
+    delegation: DelegationSchema.optional(),
   })
   .strict();
 
@@ -310,7 +332,68 @@ export const PolicySchema = z
           });
       });
     });
+    policy.use_cases.forEach((useCase, i) => {
+      for (const problem of delegationProblems(useCase, policy.use_cases, agentIds))
+        ctx.addIssue({ code: "custom", path: ["use_cases", i, "delegation", ...problem.path], message: problem.message });
+    });
   });
+
+/**
+ * What makes a use case's delegation rules impossible or wider than they look: unknown agents, an actor the use case
+ * does not allow, an agent acting for itself, a `from` use case narrower than this one (the hop would widen).
+ */
+function delegationProblems(
+  useCase: z.infer<typeof UseCaseSchema>,
+  useCases: readonly z.infer<typeof UseCaseSchema>[],
+  agentIds: ReadonlySet<string>,
+): { path: (string | number)[]; message: string }[] {
+  const delegation = useCase.delegation;
+  if (!delegation) return [];
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  for (const [subject, actors] of Object.entries(delegation.actors)) {
+    if (!agentIds.has(subject)) problems.push({ path: ["actors", subject], message: `unknown agent "${subject}"` });
+    actors.forEach((actor, a) => {
+      if (!agentIds.has(actor)) problems.push({ path: ["actors", subject, a], message: `unknown agent "${actor}"` });
+      else if (!useCase.agents.includes(actor))
+        problems.push({ path: ["actors", subject, a], message: `agent "${actor}" may not use this use case (add it to agents)` });
+      if (actor === subject) problems.push({ path: ["actors", subject, a], message: "an agent cannot act for itself" });
+    });
+  }
+  const from = delegation.from ?? [useCase.id];
+  if (delegation.mode === "required" && from.every((f) => f === useCase.id))
+    problems.push({ path: ["from"], message: "with mode required, name the wider use case(s) whose tokens are narrowed into this one" });
+  from.forEach((parentId, f) => {
+    if (parentId === useCase.id) return;
+    const parent = useCases.find((u) => u.id === parentId);
+    if (!parent) {
+      problems.push({ path: ["from", f], message: `unknown use case "${parentId}"` });
+      return;
+    }
+    const wider = widerThan(useCase, parent);
+    if (wider) problems.push({ path: ["from", f], message: `this use case is wider than "${parentId}": ${wider}` });
+  });
+  return problems;
+}
+
+/** Why `child` grants something `parent` does not, or undefined when it is the same or narrower. */
+function widerThan(child: z.infer<typeof UseCaseSchema>, parent: z.infer<typeof UseCaseSchema>): string | undefined {
+  const audience = child.audiences.find((a) => !parent.audiences.includes(a));
+  if (audience !== undefined) return `audience "${audience}"`;
+  const action = child.actions.find((a) => !parent.actions.includes(a));
+  if (action !== undefined) return `action "${action}"`;
+  const location = child.locations.find((l) => !parent.locations.includes(l));
+  if (location !== undefined) return `location "${location}"`;
+  if (child.max_ttl_seconds > parent.max_ttl_seconds) return "max_ttl_seconds";
+  for (const [name, value] of Object.entries(child.limits)) {
+    const bound = parent.limits[name];
+    // A limit the parent does not have narrows: the parent is unbounded there.
+    if (bound === undefined) continue;
+    if (typeof value === "number" && typeof bound === "number" ? value > bound : value !== bound) return `limit "${name}"`;
+  }
+  const missing = Object.keys(parent.limits).find((name) => child.limits[name] === undefined);
+  if (missing !== undefined) return `limit "${missing}" (dropped, so unbounded)`;
+  return undefined;
+}
 
 export type Policy = z.infer<typeof PolicySchema>;
 export type Agent = z.infer<typeof AgentSchema>;
@@ -321,3 +404,4 @@ export type TimeWindow = z.infer<typeof TimeWindowSchema>;
 export type LimitValue = z.infer<typeof limitValue>;
 export type ApprovalSettings = z.infer<typeof ApprovalSettingsSchema>;
 export type Budget = z.infer<typeof BudgetSchema>;
+export type Delegation = z.infer<typeof DelegationSchema>;

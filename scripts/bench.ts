@@ -7,7 +7,9 @@
  * fresh ES256 private_key_jwt assertion, an ES256 JWT access token (bench/peer-server.ts) — as a Node process
  * pinned to the same core. Drives all of them with autocannon at concurrency 1, 16 and 64 with a fresh client
  * assertion per request, interleaved round by round, and prints Writ ÷ peer for req/s, p90 and CPU per request,
- * with the CPU other processes used during each row. Then: CIBA collection, the verifier library against raw jose,
+ * with the CPU other processes used during each row; token exchange with a fresh DPoP proof per request also against
+ * the same path without one. Then: CIBA collection, the verifier library against raw jose (with Bearer tokens, and
+ * with DPoP-bound tokens and fresh proofs),
  * one agent against 100 (Writ and the peer), the heap of a second, inspected broker under the same load, the
  * production bundle's size and a cold start (a fresh workerd: start, then first token) against the floor worker's.
  * Prints one table and writes bench/results/latest.json. Loopback only, bounded (about 6 minutes).
@@ -28,10 +30,11 @@ import { type BenchAgent, BUDGETED_USE_CASE, type Grant, generateAgents, tokenRe
 import { writeBenchPolicy } from "../bench/bench-policy.ts";
 import { type ApprovedRequest, approvedRequests, collectBody } from "../bench/ciba.ts";
 import { type Pinning, pinLoadGenerator, pinServer, threadCpuMs, workerdPids } from "../bench/cpu.ts";
+import { type BenchDpopKey, dpopProofs, generateDpopKey } from "../bench/dpop.ts";
 import { writeFloorConfig } from "../bench/floor-config.ts";
 import { connectInspector, topFunctions, type WorkerInspector } from "../bench/inspector.ts";
 import { runLoad } from "../bench/load.ts";
-import { addFloorRatios, addPeerRatios, createMeasurer, MAX_BODIES, type Server, type Spec } from "../bench/measure.ts";
+import { addBaseRatios, addFloorRatios, addPeerRatios, createMeasurer, MAX_BODIES, type Server, type Spec } from "../bench/measure.ts";
 import { startPeer } from "../bench/peer.ts";
 import {
   type BenchResults,
@@ -46,7 +49,7 @@ import {
   ratio,
   type Skipped,
 } from "../bench/results.ts";
-import { benchVerifier, median } from "../bench/verifier-bench.ts";
+import { benchDpopVerifier, benchVerifier, median } from "../bench/verifier-bench.ts";
 import { type LocalWorker, startBroker, startLocalWorker } from "./local-broker.ts";
 import { PROJECT_ROOT } from "./policy-path.ts";
 
@@ -80,6 +83,9 @@ const TIME_BUDGET_SECONDS = 330;
 const HEAP_SAMPLE_MS = 250;
 const RESULTS_DIR = resolve(PROJECT_ROOT, "bench/results");
 const CRM_AUDIENCE = "https://crm.example.com";
+const TOKEN_EXCHANGE_ID = "writ.token-exchange";
+/** Tokens the verifier phases ask the broker for (cycled through by each round's verifications). */
+const VERIFIER_TOKENS = 32;
 
 const startedAt = performance.now();
 const elapsedSeconds = () => (performance.now() - startedAt) / 1000;
@@ -164,17 +170,19 @@ async function bench(): Promise<BenchResults> {
   if (typeof ciba !== "string") runs.push(ciba);
   addFloorRatios(runs);
   addPeerRatios(runs);
+  addBaseRatios(runs);
 
   const skipped: Skipped[] = [
     ...(policy.budgetsMissing === undefined
       ? []
       : [{ id: "writ.budgeted", label: "Writ: token exchange, with a budget", reason: policy.budgetsMissing }]),
     ...(typeof ciba === "string" ? [{ id: CIBA_ID, label: CIBA_LABEL, reason: ciba }] : []),
-    { id: "writ.dpop", label: "Writ: token with DPoP", reason: "DPoP does not exist yet" },
   ];
 
   progress("verifier library vs raw jose.jwtVerify");
   const verifier = await verifierPhase(broker, agent);
+  progress("verifier library with DPoP-bound tokens and fresh proofs vs Bearer tokens vs raw jose.jwtVerify");
+  const dpopVerifier = await dpopVerifierPhase(broker, agent);
 
   const manyAgentsResult = await manyAgentsPhase(floor, peer, broker, agents.slice(1), policy.budgetsMissing === undefined);
 
@@ -260,11 +268,20 @@ async function bench(): Promise<BenchResults> {
     skipped,
     manyAgents: manyAgentsResult,
     verifier,
+    dpopVerifier,
     memory,
     bundle: bundleResult,
     coldStart,
     ...(profiles.length > 0 ? { profiles } : {}),
-    targets: computeTargets({ runs, skipped, manyAgents: manyAgentsResult, verifier, memory, concurrency: TARGET_CONCURRENCY }),
+    targets: computeTargets({
+      runs,
+      skipped,
+      manyAgents: manyAgentsResult,
+      verifier,
+      dpopVerifier,
+      memory,
+      concurrency: TARGET_CONCURRENCY,
+    }),
   };
 }
 
@@ -329,7 +346,10 @@ function peerSpec(peer: Server, agents: readonly BenchAgent[], id: string): Spec
   };
 }
 
-/** Writ's paths that exist today. A new path (CIBA, DPoP) is one more entry here and one less in `skipped`. */
+/**
+ * Writ's paths that exist today. A new path is one more entry here and one less in `skipped`. Token exchange with
+ * DPoP runs right after the same path without it, so each round pairs the two moments apart.
+ */
 function writSpecs(broker: Server, agent: BenchAgent, budgets: boolean): Spec[] {
   const token = (id: string, label: string, grant: Grant, useCase: string): Spec => ({
     id,
@@ -342,8 +362,25 @@ function writSpecs(broker: Server, agent: BenchAgent, budgets: boolean): Spec[] 
     floor: FLOOR.verifySignWrite,
     peer: PEER.oneAgent,
   });
+  const tokenEndpoint = `${broker.url}/token`;
+  const dpopKey = generateDpopKey();
+  const withDpop: Spec = {
+    ...token("writ.dpop", "Writ: token exchange with DPoP, no budget", "token-exchange", USE_CASE),
+    // The same one-time bodies, each with a fresh proof (its own jti, iat now) for POST /token.
+    bodies: (count) => {
+      const proofs = dpopProofs(dpopKey, { method: "POST", url: tokenEndpoint }, count);
+      return tokenRequestBodies("token-exchange", [agent], broker.url, count, USE_CASE).map((body, i) => ({
+        body,
+        headers: { DPoP: proofs[i] as string },
+      }));
+    },
+    // Strictly more work than token exchange without a proof, measured just before in each round.
+    boundedBy: TOKEN_EXCHANGE_ID,
+    base: TOKEN_EXCHANGE_ID,
+  };
   return [
-    token("writ.token-exchange", "Writ: token exchange, no budget", "token-exchange", USE_CASE),
+    token(TOKEN_EXCHANGE_ID, "Writ: token exchange, no budget", "token-exchange", USE_CASE),
+    withDpop,
     token("writ.client-credentials", "Writ: client_credentials, no budget", "client-credentials", USE_CASE),
     ...(budgets ? [token("writ.budgeted", "Writ: token exchange, with a budget", "token-exchange", BUDGETED_USE_CASE)] : []),
   ];
@@ -388,18 +425,52 @@ async function cibaPhase(broker: Server, agents: readonly BenchAgent[]): Promise
 /** Tokens the broker under test really issued, checked against the JWKS it really publishes. */
 async function verifierPhase(broker: Server, agent: BenchAgent): Promise<BenchResults["verifier"]> {
   if (elapsedSeconds() > TIME_BUDGET_SECONDS) return { skipped: "time budget spent" };
-  const tokens: string[] = [];
-  for (const body of tokenRequestBodies("token-exchange", [agent], broker.url, 32)) {
-    const response = await fetch(`${broker.url}/token`, {
-      method: "POST",
-      body,
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-    });
-    if (!response.ok) return { skipped: `the broker refused a token request (${response.status})` };
-    tokens.push(((await response.json()) as { access_token: string }).access_token);
-  }
+  const tokens = await issueTokens(broker, agent);
+  if (typeof tokens === "string") return { skipped: tokens };
   const jwks = (await (await fetch(`${broker.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
   return benchVerifier({ tokens, jwks, issuer: broker.url, audience: CRM_AUDIENCE, scope: USE_CASE });
+}
+
+/** Bearer tokens and tokens bound to one DPoP key, both issued by the broker under test, for the verifier with DPoP. */
+async function dpopVerifierPhase(broker: Server, agent: BenchAgent): Promise<BenchResults["dpopVerifier"]> {
+  if (elapsedSeconds() > TIME_BUDGET_SECONDS) return { skipped: "time budget spent" };
+  const key = generateDpopKey();
+  const bearerTokens = await issueTokens(broker, agent);
+  if (typeof bearerTokens === "string") return { skipped: bearerTokens };
+  const boundTokens = await issueTokens(broker, agent, key);
+  if (typeof boundTokens === "string") return { skipped: boundTokens };
+  const jwks = (await (await fetch(`${broker.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+  return benchDpopVerifier({
+    boundTokens,
+    bearerTokens,
+    key,
+    jwks,
+    issuer: broker.url,
+    audience: CRM_AUDIENCE,
+    scope: USE_CASE,
+    resourceUrl: `${CRM_AUDIENCE}/customers`,
+  });
+}
+
+/** `VERIFIER_TOKENS` token exchanges, bound to `dpopKey` when given; a string says why not. */
+async function issueTokens(broker: Server, agent: BenchAgent, dpopKey?: BenchDpopKey): Promise<string[] | string> {
+  const tokenEndpoint = `${broker.url}/token`;
+  const proofs = dpopKey ? dpopProofs(dpopKey, { method: "POST", url: tokenEndpoint }, VERIFIER_TOKENS) : [];
+  const tokens: string[] = [];
+  for (const [i, body] of tokenRequestBodies("token-exchange", [agent], broker.url, VERIFIER_TOKENS).entries()) {
+    const proof = proofs[i];
+    const response = await fetch(tokenEndpoint, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/x-www-form-urlencoded", ...(proof === undefined ? {} : { DPoP: proof }) },
+    });
+    if (!response.ok) return `the broker refused a token request (${response.status})`;
+    const answer = (await response.json()) as { access_token: string; token_type: string };
+    if (dpopKey && answer.token_type !== "DPoP")
+      return `the broker answered token_type ${answer.token_type} to a request with a DPoP proof`;
+    tokens.push(answer.access_token);
+  }
+  return tokens;
 }
 
 /** A V8 CPU profile of the broker's isolate under token exchange load, written for Chrome DevTools or speedscope. */

@@ -76,6 +76,9 @@ function toWire(code: WritVerifyErrorCode): Wire {
       };
     case "ERR_WRIT_SCOPE_INSUFFICIENT":
       return { status: 403, error: "insufficient_scope", description: "the access token is for another use case" };
+    // A valid token this service will not take: the agent must come with a token it got itself (or a shorter chain).
+    case "ERR_WRIT_DELEGATION_REFUSED":
+      return { status: 403, error: "insufficient_scope", description: "this service does not accept this delegated access token (act)" };
     case "ERR_WRIT_TOKEN_INACTIVE":
       return invalidToken("the access token is no longer active");
     case "ERR_WRIT_JWKS_UNAVAILABLE":

@@ -1,5 +1,11 @@
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
-import { ACCESS_TOKEN_TYP, type AccessTokenClaims, AccessTokenClaimsSchema, type ApprovalClaim } from "../schemas/access-token.ts";
+import {
+  ACCESS_TOKEN_TYP,
+  type AccessTokenClaims,
+  AccessTokenClaimsSchema,
+  type ApprovalClaim,
+  actorChain,
+} from "../schemas/access-token.ts";
 import { readAuthorization } from "./bearer.ts";
 import { checkDpopBinding, type DpopPresentation } from "./dpop.ts";
 import { fromJoseError, WritVerifyError } from "./errors.ts";
@@ -21,8 +27,13 @@ type GrantedUseCase = AccessTokenClaims["authorization_details"][0];
  * const maxRows = grant.limits.max_rows; // e.g. 100 for crm.customers.read
  */
 export type WritGrant = {
-  /** The agent id (`sub`). */
+  /** The agent id (`sub`): for a delegated token, the agent acted for. */
   readonly agent: string;
+  /**
+   * Who is acting for `agent` (the `act` chain, RFC 8693 §4.1), nearest first: `["report-bot"]` when report-bot acts
+   * for `agent`, `["b", "a"]` when b acts for a, which acts for `agent`. Empty for a token the agent got for itself.
+   */
+  readonly actors: readonly string[];
   readonly clientId: string;
   /** The use case id (`scope`). */
   readonly useCase: string;
@@ -111,7 +122,7 @@ export type Verifier = {
 export function createVerifier(options: VerifierOptions): Verifier {
   const resolved = resolveOptions(options);
   const getKey = keyResolver(resolved.keys);
-  const { issuer, audience, algorithms, clockToleranceSeconds, maxTokenAgeSeconds } = resolved;
+  const { issuer, audience, algorithms, clockToleranceSeconds, maxTokenAgeSeconds, maxActors } = resolved;
   const introspect = resolved.introspection === undefined ? undefined : createIntrospector(resolved.introspection);
 
   async function verify(token: string, verifyOptions: VerifyOptions = {}): Promise<WritGrant> {
@@ -137,6 +148,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     checkIssuedAt(payload, clockToleranceSeconds);
     const grant = grantFrom(payload);
+    if (grant.actors.length > maxActors)
+      throw new WritVerifyError(
+        "ERR_WRIT_DELEGATION_REFUSED",
+        maxActors === 0 ? "delegated tokens are not accepted" : `${grant.actors.length} actors, at most ${maxActors} accepted`,
+      );
     const { dpop } = verifyOptions;
     const presentation: DpopPresentation = dpop === undefined ? { scheme: "Bearer" } : { scheme: "DPoP", ...dpop };
     await checkDpopBinding(grant.claims, token, presentation, resolved.dpop, clockToleranceSeconds);
@@ -216,6 +232,7 @@ function grantFrom(payload: unknown): WritGrant {
 
   const grant: { -readonly [K in keyof WritGrant]: WritGrant[K] } = {
     agent: claims.sub,
+    actors: Object.freeze(actorChain(claims.act)),
     clientId: claims.client_id,
     useCase: claims.scope,
     audience: claims.aud,

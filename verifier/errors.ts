@@ -23,6 +23,8 @@ export type WritVerifyErrorCode =
   | "ERR_WRIT_NOT_YET_VALID"
   | "ERR_WRIT_CLAIMS_INVALID"
   | "ERR_WRIT_SCOPE_INSUFFICIENT"
+  /** The token is delegated (`act`) and the service refuses delegated tokens, or its chain is longer than `delegation.maxDepth`. */
+  | "ERR_WRIT_DELEGATION_REFUSED"
   /**
    * The token carries `cnf.jkt` (RFC 9449) but came as a Bearer token, or without a proof through `verify()`:
    * accepting it would make a stolen token replayable. Also: the service requires DPoP (`dpop.required`) and the token is not bound.

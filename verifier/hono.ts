@@ -50,6 +50,8 @@ export type WritAuthOptions = {
  * const verifier = createVerifier({ issuer: "https://writ.example.com", audience: "https://crm.example.com" });
  * app.use("/customers/*", writAuth({ verifier, scope: "crm.customers.read" }));
  * app.get("/customers", (c) => c.json({ limits: c.var.writ.limits }));
+ * // A delegated token (docs/delegation.md): `agent` is who is acted for, `actors` who acts, nearest first.
+ * app.get("/reports", (c) => c.json({ for: c.var.writ.agent, by: c.var.writ.actors[0] ?? c.var.writ.agent }));
  */
 export function writAuth(options: WritAuthOptions): MiddlewareHandler {
   if (typeof options !== "object" || options === null) throw misuse("writAuth options must be an object");

@@ -22,6 +22,7 @@ export {
   DEFAULT_ALGORITHMS,
   DEFAULT_INTROSPECTION_CACHE_SECONDS,
   DEFAULT_JWKS_CACHE_MAX_AGE_MS,
+  type DelegationOptions,
   type DpopOptions,
   type IntrospectionFetch,
   type IntrospectionOptions,

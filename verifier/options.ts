@@ -114,6 +114,20 @@ export type VerifierOptions = {
   introspection?: IntrospectionOptions;
   /** DPoP (RFC 9449): tokens bound to a key (`cnf.jkt`) are always checked against a proof; this tunes how. */
   dpop?: DpopOptions;
+  /** Delegated tokens (an `act` chain, docs/delegation.md): accepted by default, within the broker's policy. */
+  delegation?: DelegationOptions;
+};
+
+/**
+ * @example
+ * const delegation: DelegationOptions = { maxDepth: 1 }; // an agent acting for another, but no agent acting for that one
+ * const direct: DelegationOptions = { accept: false };   // only tokens an agent got for itself
+ */
+export type DelegationOptions = {
+  /** false: refuse every token with an `act` claim. Default true. */
+  accept?: boolean;
+  /** Refuse chains with more actors than this (1: one agent acting for the subject). A positive integer; default: no limit here. */
+  maxDepth?: number;
 };
 
 /**
@@ -142,6 +156,8 @@ export type ResolvedOptions = {
     | { kind: "remote"; url: URL; fetch?: JwksFetch; cacheMaxAgeMs: number; cooldownMs?: number };
   introspection?: ResolvedIntrospection;
   dpop: ResolvedDpop;
+  /** The most actors a token's chain may name: 0 refuses delegated tokens. */
+  maxActors: number;
 };
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
@@ -163,9 +179,21 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
     maxTokenAgeSeconds: checkMaxTokenAge(options.maxTokenAgeSeconds),
     keys: checkKeySource(options, issuer),
     dpop: checkDpop(options.dpop),
+    maxActors: checkDelegation(options.delegation),
   };
   if (options.introspection !== undefined) resolved.introspection = checkIntrospection(options.introspection, options.fetch, issuer);
   return resolved;
+}
+
+function checkDelegation(delegation: DelegationOptions | undefined): number {
+  if (delegation === undefined) return Number.POSITIVE_INFINITY;
+  if (typeof delegation !== "object" || delegation === null) throw misuse("delegation must be an object");
+  const { accept = true, maxDepth } = delegation;
+  if (typeof accept !== "boolean") throw misuse("delegation.accept must be a boolean");
+  if (maxDepth !== undefined && (!Number.isInteger(maxDepth) || maxDepth < 1))
+    throw misuse("delegation.maxDepth must be a positive integer (use accept: false to refuse delegated tokens)");
+  if (!accept) return 0;
+  return maxDepth ?? Number.POSITIVE_INFINITY;
 }
 
 /**

@@ -33,9 +33,17 @@ export type Grant = {
 
 /**
  * Deny by default: every check must pass for a grant to come out. Pure: the same policy, request and `now`
- * always give the same answer, so each rule is unit-tested without a runtime.
+ * always give the same answer, so each rule is unit-tested without a runtime. `delegated`: the agent asks as an
+ * actor for another (core/policy/delegation.ts narrows the grant further); a use case whose delegation is
+ * `"required"` is refused to anyone else.
  */
-export function decide(policy: CompiledPolicy, agentId: string, request: UseCaseRequest, now: Date): Result<Grant> {
+export function decide(
+  policy: CompiledPolicy,
+  agentId: string,
+  request: UseCaseRequest,
+  now: Date,
+  options: { delegated?: boolean } = {},
+): Result<Grant> {
   const agent = policy.agents.get(agentId);
   // Identity checks ran against this same policy, so an unknown agent here is a caller bug, not input.
   if (!agent) throw new TypeError(`decide() called for unknown agent ${agentId}`);
@@ -48,6 +56,8 @@ export function decide(policy: CompiledPolicy, agentId: string, request: UseCase
   const useCase = policy.useCases.get(useCaseId);
   if (!useCase) return fail({ code: "unknown_use_case", useCase: useCaseId });
   if (!useCase.agents.includes(agentId)) return fail({ code: "use_case_not_allowed", useCase: useCaseId });
+  if (useCase.delegation?.mode === "required" && options.delegated !== true)
+    return fail({ code: "delegation_required", useCase: useCaseId });
 
   const audience = selectAudience(useCase, request);
   if (!audience.ok) return audience;

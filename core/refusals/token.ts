@@ -24,7 +24,16 @@ export type IdentityFailure =
   /** Older (by `iat`) than the issuer's `max_token_age_seconds`. */
   | "token_too_old"
   /** The issuer's keys could not be fetched (answered as `issuer_unreachable`, never as a bad token). */
-  | "issuer_unreachable";
+  | "issuer_unreachable"
+  /** Delegation (docs/delegation.md): the Writ token presented as subject_token was revoked, or issued before its agent's kill switch. */
+  | "revoked"
+  /** Delegation: the subject token is DPoP-bound (RFC 9449): only its holder may use it, so it cannot be handed to an actor. */
+  | "sender_constrained";
+
+/** Which delegation rule a request broke (docs/delegation.md). */
+export type DelegationRule = "forbidden" | "actor" | "depth";
+/** What a delegated hop tried to widen: each must be the same as or narrower than the subject token's. */
+export type NarrowingRule = "use_case" | "audience" | "action" | "location" | "limit";
 
 /** Why a DPoP proof on POST /token was refused (RFC 9449 §4.3): the checks of `verifyDpopProof`, a second header, a replay. */
 export type TokenDpopFailure = Exclude<DpopProofFailure, "ath_missing" | "ath_mismatch" | "key_mismatch"> | "several_headers" | "replayed";
@@ -40,12 +49,21 @@ export type TokenReason =
   | { code: "unsupported_grant_type"; grantType: string }
   | { code: "unsupported_token_type"; parameter: string; value: string }
   | { code: "delegation_not_supported" }
+  /** The use case forbids delegation, the actor may not act for this subject, or the chain would be too deep. */
+  | { code: "delegation_not_allowed"; useCase: string; rule: DelegationRule }
+  /** A delegated hop asked for more than its subject token grants (`detail`: what, e.g. `action "write"`). */
+  | { code: "delegation_widened"; rule: NarrowingRule; detail: string }
+  /** The use case's tokens are issued only to an agent acting for another (`"mode": "required"`). */
+  | { code: "delegation_required"; useCase: string }
   | { code: "client_authentication_missing" }
   | { code: "client_auth_method_unsupported"; scheme: string }
   | { code: "client_assertion_type_unsupported" }
   | { code: "client_assertion_invalid"; failure: IdentityFailure; detail?: string }
   | { code: "subject_token_invalid"; failure: IdentityFailure; detail?: string }
   | { code: "subject_client_mismatch" }
+  /** Delegation: the actor_token (the acting agent's own proof) failed a check, or was used before. */
+  | { code: "actor_token_invalid"; failure: IdentityFailure; detail?: string }
+  | { code: "actor_client_mismatch" }
   /** A trusted workload issuer's JWKS could not be fetched in time: not the agent's fault, worth a retry. */
   | { code: "issuer_unreachable"; issuer: string; detail: string }
   | { code: "invalid_authorization_details"; detail: string }

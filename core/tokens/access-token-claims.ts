@@ -1,11 +1,12 @@
-import type { AccessTokenClaims, AgentAuthClaim, ApprovalClaim } from "../../schemas/access-token.ts";
+import type { AccessTokenClaims, ActClaim, AgentAuthClaim, ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import { AGENT_USE_CASE_TYPE } from "../../schemas/authorization-details.ts";
 
 /**
  * The RFC 9068 claim set for a grant. Pure, so the claims can be tested without keys. `jkt`: the DPoP key's RFC 7638
  * thumbprint, for a sender-constrained token (RFC 9449 §6.1 `cnf.jkt`). `agentAuth`: how the agent authenticated,
- * when it was a workload identity (docs/workload-identity.md).
+ * when it was a workload identity (docs/workload-identity.md). `act`: for a delegated token (docs/delegation.md), the
+ * actor chain (RFC 8693 §4.1); `client_id` is then the acting agent (RFC 9068 §2.2: the client it was issued to).
  */
 export function accessTokenClaims(
   grant: RequestedGrant,
@@ -15,13 +16,14 @@ export function accessTokenClaims(
   approval?: ApprovalClaim,
   jkt?: string,
   agentAuth?: AgentAuthClaim,
+  act?: ActClaim,
 ): AccessTokenClaims {
   const iat = Math.floor(now.getTime() / 1000);
   const claims: AccessTokenClaims = {
     iss: issuer,
     sub: grant.agentId,
     aud: grant.audience,
-    client_id: grant.agentId,
+    client_id: act?.sub ?? grant.agentId,
     iat,
     nbf: iat,
     exp: iat + grant.ttlSeconds,
@@ -35,5 +37,6 @@ export function accessTokenClaims(
   if (approval !== undefined) claims.approval = approval;
   if (jkt !== undefined) claims.cnf = { jkt };
   if (agentAuth !== undefined) claims.agent_auth = agentAuth;
+  if (act !== undefined) claims.act = act;
   return claims;
 }

@@ -1,7 +1,10 @@
 import type { BudgetState } from "../../core/budgets/budget-check.ts";
 import type { BudgetRule } from "../../core/budgets/budget-rules.ts";
 import { firstHourAt, hourOf, windowUsage } from "../../core/budgets/daily-window.ts";
-import type { Bucket } from "../../core/budgets/token-bucket.ts";
+import { type Bucket, refill } from "../../core/budgets/token-bucket.ts";
+
+/** What one token took from the budgets: the rate buckets it took one token from, each daily rule's cost in its hour. */
+export type BudgetHold = { hour: number; rate: string[]; daily: Record<string, number> };
 
 /**
  * The AgentLedger's budget tables (`buckets`, `usage`), behind a write-through mirror in memory. The ledger is their
@@ -48,19 +51,44 @@ export class BudgetStore {
     return { buckets, dailyUsed, dailyFreesAt };
   }
 
-  /** Charges one token: bucket levels after the take, and each daily rule's cost into the current hour. */
-  charge(rules: readonly BudgetRule[], buckets: ReadonlyMap<string, Bucket>, units: Record<string, number>, now: number): void {
+  /** Charges one token: bucket levels after the take, and each daily rule's cost into the current hour. Returns what it took. */
+  charge(rules: readonly BudgetRule[], buckets: ReadonlyMap<string, Bucket>, units: Record<string, number>, now: number): BudgetHold {
+    const hold: BudgetHold = { hour: hourOf(now), rate: [], daily: {} };
     for (const [name, bucket] of buckets) {
       this.#sql.exec("INSERT OR REPLACE INTO buckets (name, tokens, updated_at) VALUES (?, ?, ?)", name, bucket.tokens, bucket.updatedAt);
       this.#buckets.set(name, bucket);
+      hold.rate.push(name);
     }
     for (const rule of rules) {
       if (rule.kind !== "daily") continue;
       const cost = rule.unit === "tokens" ? 1 : (units[rule.unit] ?? 0);
-      if (cost !== 0) this.#addUsage(rule.name, hourOf(now), cost);
+      if (cost === 0) continue;
+      this.#addUsage(rule.name, hold.hour, cost);
+      hold.daily[rule.name] = cost;
     }
     // Totals that left every window go once an hour, not with every token.
     if (rules.length > 0 && this.#prunedHour !== hourOf(now)) this.#prune(now);
+    return hold;
+  }
+
+  /**
+   * Gives back what one charge took (a delegated token the actor's ledger then refused, docs/delegation.md): each
+   * daily total loses the cost it gained (never below zero), each bucket gets its one token back (never above its
+   * burst). `rules` only supply the buckets' rates; a rule the hold does not name is not touched.
+   */
+  release(hold: BudgetHold, rules: readonly BudgetRule[], now: number): void {
+    for (const rule of rules) {
+      if (rule.kind !== "rate" || !hold.rate.includes(rule.name)) continue;
+      const bucket = refill(this.#bucket(rule.name) ?? undefined, rule, now);
+      const back = { tokens: Math.min(rule.burst, bucket.tokens + 1), updatedAt: now };
+      this.#sql.exec("INSERT OR REPLACE INTO buckets (name, tokens, updated_at) VALUES (?, ?, ?)", rule.name, back.tokens, back.updatedAt);
+      this.#buckets.set(rule.name, back);
+    }
+    for (const [rule, cost] of Object.entries(hold.daily)) {
+      const used = this.#hours(rule).get(hold.hour) ?? 0;
+      const back = Math.min(cost, used);
+      if (back > 0) this.#addUsage(rule, hold.hour, -back);
+    }
   }
 
   /** A usage report replaces a token's charged units with what it used, in the hour the token was issued. */

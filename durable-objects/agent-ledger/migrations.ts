@@ -20,4 +20,10 @@ export const LEDGER_MIGRATIONS = [
   // Approved CIBA requests whose token may still be collected, so the kill switch can cancel them too (issue 11).
   // until: epoch ms after which the request can no longer yield a token anyway (its deadline plus the longest lease).
   `CREATE TABLE approved_requests (approval_id TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;`,
+  // Delegation (docs/delegation.md). In the subject's ledger: actor, the agent that acted, and hold, what the token
+  // took from the budgets (JSON), so that a refusal by the actor's ledger gives back exactly that, once. In the
+  // actor's ledger: acted_for, the subject it acted for.
+  `ALTER TABLE issued_tokens ADD COLUMN actor TEXT;
+   ALTER TABLE issued_tokens ADD COLUMN acted_for TEXT;
+   ALTER TABLE issued_tokens ADD COLUMN hold TEXT;`,
 ];

@@ -1,7 +1,18 @@
 import { DAY_MS, HOUR_MS, SECOND_MS } from "../../lib/time.ts";
+import type { BudgetHold } from "./budget-store.ts";
 
-/** One token about to be issued: what it costs and until when it lives (epoch ms). */
-export type Charge = { jti: string; useCaseId: string; units: Record<string, number>; expiresAt: number };
+/**
+ * One token about to be issued: what it costs and until when it lives (epoch ms). For a delegated token
+ * (docs/delegation.md): `actor` in the subject's ledger, `actedFor` in the actor's.
+ */
+export type Charge = {
+  jti: string;
+  useCaseId: string;
+  units: Record<string, number>;
+  expiresAt: number;
+  actor?: string;
+  actedFor?: string;
+};
 export type TokenStatus = { active: true } | { active: false; reason: "agent_disabled" | "issued_before_watermark" | "revoked" };
 export type AgentState = { disabled: boolean; notBefore: number };
 export type RecentToken = {
@@ -72,15 +83,32 @@ export class TokenRegistry {
     return this.#sql.exec("SELECT 1 FROM issued_tokens WHERE jti = ?", jti).toArray().length > 0;
   }
 
-  record(charge: Charge, now: number): void {
+  /** `hold`: what the token took from the budgets, kept for a delegated token so that `release` can give it back. */
+  record(charge: Charge, now: number, hold?: BudgetHold): void {
     this.#sql.exec(
-      "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units) VALUES (?, ?, ?, ?, ?)",
+      "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units, actor, acted_for, hold) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       charge.jti,
       charge.useCaseId,
       now,
       charge.expiresAt,
       JSON.stringify(charge.units),
+      charge.actor ?? null,
+      charge.actedFor ?? null,
+      charge.actor !== undefined && hold !== undefined ? JSON.stringify(hold) : null,
     );
+  }
+
+  /**
+   * Takes back a delegated token that was never handed out: revokes it and returns its hold, once (the hold is
+   * cleared), and only within `windowMs` of its issue, so a late or repeated call can give back nothing.
+   */
+  takeHold(jti: string, now: number, windowMs: number): BudgetHold | undefined {
+    const row = this.#sql
+      .exec<{ hold: string | null; issued_at: number }>("SELECT hold, issued_at FROM issued_tokens WHERE jti = ?", jti)
+      .toArray()[0];
+    if (!row || row.hold === null || now - row.issued_at > windowMs) return undefined;
+    this.#sql.exec("UPDATE issued_tokens SET hold = NULL, revoked_at = COALESCE(revoked_at, ?) WHERE jti = ?", now, jti);
+    return JSON.parse(row.hold) as BudgetHold;
   }
 
   status(jti: string, issuedAtSeconds: number): TokenStatus {

@@ -214,11 +214,12 @@ describe("writ agent add", () => {
       agents: [...demo.agents, entry],
       use_cases: demo.use_cases.map((u, i) => (i === 0 ? { ...u, agents: [...(u.agents as string[]), entry.id] } : u)),
     });
-    // The demo agents replaced by the new one (and nothing else that names them): accepted as it stands.
+    // The demo agents replaced by the new one (and nothing else that names them, so no delegation between them):
+    // accepted as it stands.
     const own = writePolicy("own.policy.json", {
       version: demo.version,
       agents: [entry],
-      use_cases: demo.use_cases.map((u) => ({ ...u, agents: [entry.id] })),
+      use_cases: demo.use_cases.map(({ delegation: _, ...u }) => ({ ...u, agents: [entry.id] })),
     });
     const [withDemo, allowed, clean] = await Promise.all([
       writ(["policy", "check", pasted]),
@@ -422,10 +423,10 @@ describe("writ policy explain", () => {
     expect(agent.code).toBe(1);
     expect(agent.stdout).toContain("to pass: agents of this policy: support-bot, billing-agent, report-bot, retired-bot");
     expect(useCase.stdout).toContain(
-      '  ✗ use case: "crm.nothing" is not a use case of this policy\n      to pass: use cases report-bot may ask for: reports.sales.read',
+      '  ✗ use case: "crm.nothing" is not a use case of this policy\n      to pass: use cases report-bot may ask for: reports.sales.read, crm.customers.lookup',
     );
     expect(lines(useCase.stdout).at(-1)).toBe('denied: unknown_use_case (useCase "crm.nothing")');
-    expect(notListed.stdout).toContain('to pass: ask for one of reports.sales.read, or add "report-bot" to use_cases[0].agents');
+    expect(notListed.stdout).toContain('to pass: ask for one of reports.sales.read, crm.customers.lookup, or add "report-bot" to use_cases[0].agents');
     expect(disabled.stdout).toContain(
       '  ✗ agent: retired-bot: status "disabled" in the policy\n      to pass: set agents[3].status to "active" and deploy',
     );

@@ -11,7 +11,7 @@ import { ID_TOKEN_TYPE } from "../../schemas/trusted-issuer.ts";
 import { federationOf, verifyFederated } from "../identity/workload-identity.ts";
 
 /** Which parameter carried a proof, so that a replay is reported against the right one. */
-export type ProofSource = "client_assertion" | "subject_token";
+export type ProofSource = "client_assertion" | "subject_token" | "actor_token";
 /**
  * `federated`: the agent authenticated with a workload token from a trusted issuer (docs/workload-identity.md)
  * rather than with its own registered key; the issued token says so.
@@ -19,7 +19,8 @@ export type ProofSource = "client_assertion" | "subject_token";
 export type AuthenticatedAgent = { agentId: string; proofs: (ProofUse & { source: ProofSource })[]; federated?: FederatedIdentity };
 type AuthenticatedClient = AuthenticatedAgent & { assertion: AssertionResult & { ok: true } };
 
-type Context = { policy: CompiledPolicy; audiences: readonly string[]; now: Date };
+export type AuthenticationContext = { policy: CompiledPolicy; audiences: readonly string[]; now: Date };
+type Context = AuthenticationContext;
 
 /**
  * Establishes which agent is asking, from private_key_jwt client authentication (RFC 7523 §2.2) and, for
@@ -85,6 +86,50 @@ export async function authenticateAgent(request: TokenRequest, ctx: Context): Pr
   if (!proofs.some((p) => p.jti === subject.value.jti))
     proofs.push({ jti: subject.value.jti, expiresAt: subject.value.expiresAt, source: "subject_token" });
   return ok({ agentId, proofs });
+}
+
+/**
+ * Delegation (docs/delegation.md): the agent acting, from its client authentication and/or its `actor_token` (RFC
+ * 8693 §2.1: its own assertion, or a workload token from a trusted issuer). Both, when sent, must name the same
+ * agent; each proof is burnt by the actor's ledger, so the same actor token is never accepted twice.
+ */
+export async function authenticateActor(request: TokenRequest, ctx: Context): Promise<Result<AuthenticatedAgent>> {
+  const client = await authenticateClient(request, ctx);
+  if (!client.ok) return client;
+  if (request.actor_token === undefined) {
+    if (request.actor_token_type !== undefined) return fail({ code: "missing_parameter", parameter: "actor_token" });
+    if (!client.value) return fail({ code: "client_authentication_missing" });
+    return ok({ agentId: client.value.agentId, proofs: client.value.proofs });
+  }
+  if (request.actor_token_type === undefined) return fail({ code: "missing_parameter", parameter: "actor_token_type" });
+  if (request.actor_token_type !== TOKEN_TYPE.jwt && request.actor_token_type !== ID_TOKEN_TYPE)
+    return fail({ code: "unsupported_token_type", parameter: "actor_token_type", value: request.actor_token_type });
+
+  const trusted = claimedTrustedIssuer(request.actor_token, federationOf(ctx.policy));
+  let actor: AuthenticatedAgent;
+  if (trusted !== undefined) {
+    const workload = await verifyFederated(request.actor_token, trusted, ctx.now);
+    if (!workload.ok) {
+      if (workload.failure === "issuer_unreachable")
+        return fail({ code: "issuer_unreachable", issuer: trusted.issuer, detail: workload.detail ?? "unreachable" });
+      return fail({ code: "actor_token_invalid", failure: workload.failure, detail: workload.detail });
+    }
+    const { agentId, proof } = workload.value;
+    actor = { agentId, proofs: proof === undefined ? [] : [{ ...proof, source: "actor_token" }], federated: workload.value };
+  } else {
+    if (request.actor_token_type !== TOKEN_TYPE.jwt)
+      return fail({ code: "unsupported_token_type", parameter: "actor_token_type", value: request.actor_token_type });
+    const sameJwt = request.actor_token === request.client_assertion ? client.value?.assertion : undefined;
+    const verified = sameJwt ?? (await verifyAgentAssertion(request.actor_token, expectations(ctx)));
+    if (!verified.ok) return fail({ code: "actor_token_invalid", failure: verified.failure, detail: verified.detail });
+    const { agentId, jti, expiresAt } = verified.value;
+    actor = { agentId, proofs: [{ jti, expiresAt, source: "actor_token" }] };
+  }
+  const claimedClient = client.value?.agentId ?? request.client_id;
+  if (claimedClient !== undefined && claimedClient !== actor.agentId) return fail({ code: "actor_client_mismatch" });
+  const proofs = [...(client.value?.proofs ?? [])];
+  for (const proof of actor.proofs) if (!proofs.some((p) => p.jti === proof.jti)) proofs.push(proof);
+  return ok({ ...actor, proofs });
 }
 
 /** undefined when the client did not authenticate (allowed for token exchange, where the subject_token proves identity). */

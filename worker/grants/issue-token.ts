@@ -2,8 +2,8 @@ import { auditEventOf, type Outcome } from "../../core/audit/outcome.ts";
 import { type BudgetRule, tokenUnits } from "../../core/budgets/budget-rules.ts";
 import { assertNever, fail, type Reason, type Result } from "../../core/refusals.ts";
 import { accessTokenClaims } from "../../core/tokens/access-token-claims.ts";
-import type { ProofUse } from "../../durable-objects/agent-ledger.ts";
-import type { ApprovalClaim } from "../../schemas/access-token.ts";
+import type { IssueResult, ParentToken, ProofUse } from "../../durable-objects/agent-ledger.ts";
+import type { ActClaim, ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import type { AuditEvent } from "../../schemas/audit.ts";
 import { TOKEN_TYPE } from "../../schemas/token-request.ts";
@@ -33,8 +33,11 @@ export type TokenResponse = {
 };
 
 export type Issued = { response: TokenResponse; jti: string };
-/** `jkt`: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449 §6.1). */
-type Minting = { keys: ActiveKeys; tokenExchange: boolean; approval?: ApprovalClaim; jkt?: string };
+/**
+ * `jkt`: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449 §6.1). `act`: the actor chain of a
+ * delegated token (RFC 8693 §4.1, docs/delegation.md).
+ */
+export type Minting = { keys: ActiveKeys; tokenExchange: boolean; approval?: ApprovalClaim; jkt?: string; act?: ActClaim };
 
 /**
  * The signature, then one Durable Object round trip: the agent's ledger atomically refuses a disabled agent,
@@ -63,7 +66,12 @@ export async function issueToken(
   return withFacts({ ok: true, value: issued }, { ...issuedFacts, expires_in: grant.ttlSeconds, recorded: charged.value.audited });
 }
 
-async function chargeLedger(
+/**
+ * One ledger's part of a token: `agent` is whose ledger (for a delegated token, the subject's or the actor's) and
+ * which proofs it burns. `delegation`: the token's actor or subject as that ledger records it, and in the subject's
+ * ledger the subject token, which must still be active there (docs/delegation.md).
+ */
+export async function chargeLedger(
   env: WritEnv,
   agent: IssuingAgent,
   grant: RequestedGrant,
@@ -71,15 +79,23 @@ async function chargeLedger(
   jti: string,
   now: Date,
   audit: AuditEvent | undefined,
+  delegation: { actor?: string; actedFor?: string; parent?: ParentToken } = {},
 ): Promise<Result<{ audited: boolean }>> {
+  const { parent, ...parties } = delegation;
   const result = await env.AGENT_LEDGER.getByName(agent.agentId).issue(
     agent.proofs.map(({ jti, expiresAt }) => ({ jti, expiresAt })),
-    { jti, useCaseId: grant.useCaseId, units: tokenUnits(grant.limits), expiresAt: now.getTime() + grant.ttlSeconds * 1000 },
+    { jti, useCaseId: grant.useCaseId, units: tokenUnits(grant.limits), expiresAt: now.getTime() + grant.ttlSeconds * 1000, ...parties },
     rules,
     now.getTime(),
     audit,
+    parent,
   );
   if (result.ok) return { ok: true, value: { audited: result.audited === true } };
+  return ledgerRefusal(result, agent);
+}
+
+/** A ledger's refusal as the request's: the kill switch, a replayed proof (named by where it came from), a budget. */
+export function ledgerRefusal(result: Exclude<IssueResult, { ok: true }>, agent: IssuingAgent): Result<never> {
   switch (result.reason) {
     case "disabled":
       return fail({ code: "agent_disabled" });
@@ -87,6 +103,8 @@ async function chargeLedger(
       return fail(replayReason(agent, result.replayedJti));
     case "budget":
       return fail({ code: "budget_exhausted", budget: result.budget, retryAfterSeconds: result.retryAfterSeconds });
+    case "parent_inactive":
+      return fail({ code: "subject_token_invalid", failure: "revoked" });
     default:
       return assertNever(result);
   }
@@ -95,6 +113,7 @@ async function chargeLedger(
 export function replayReason(agent: IssuingAgent, replayedJti: string): Reason {
   const source = agent.proofs.find((p) => p.jti === replayedJti)?.source;
   if (source === "dpop_proof") return { code: "invalid_dpop_proof", failure: "replayed" };
+  if (source === "actor_token") return { code: "actor_token_invalid", failure: "replayed" };
   return source === "subject_token"
     ? { code: "subject_token_invalid", failure: "replayed" }
     : { code: "client_assertion_invalid", failure: "replayed" };
@@ -115,10 +134,17 @@ export function dpopRequirement(
     : { ok: true, value: undefined };
 }
 
-async function mintToken(grant: RequestedGrant, ctx: GrantContext, minting: Minting, jti: string, agent: IssuingAgent): Promise<Issued> {
+/** Signs the token. A delegated token (`minting.act`) says nothing of how the actor authenticated: `agent_auth` describes `sub`. */
+export async function mintToken(
+  grant: RequestedGrant,
+  ctx: GrantContext,
+  minting: Minting,
+  jti: string,
+  agent: Pick<IssuingAgent, "federated">,
+): Promise<Issued> {
   const { federated } = agent;
   const agentAuth = federated && { method: "workload_identity" as const, iss: federated.issuer, sub: federated.subject };
-  const claims = accessTokenClaims(grant, ctx.issuer, ctx.now, jti, minting.approval, minting.jkt, agentAuth);
+  const claims = accessTokenClaims(grant, ctx.issuer, ctx.now, jti, minting.approval, minting.jkt, agentAuth, minting.act);
   const accessToken = await signAccessToken(claims, minting.keys.signer);
   const response: TokenResponse = {
     access_token: accessToken,

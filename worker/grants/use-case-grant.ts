@@ -1,14 +1,22 @@
 import type { Outcome } from "../../core/audit/outcome.ts";
 import { budgetRules } from "../../core/budgets/budget-rules.ts";
-import { decide, requestedGrant, type UseCaseRequest } from "../../core/policy/decide.ts";
+import { decide, requestedGrant } from "../../core/policy/decide.ts";
 import { fail } from "../../core/refusals.ts";
 import { GRANT_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
 import { authenticateAgent, unverifiedClaim } from "./authenticate-agent.ts";
+import { delegationGrant, isDelegationRequest } from "./delegation.ts";
+import { requestedUseCaseId, useCaseRequest } from "./delegation-request.ts";
 import { type GrantContext, type GrantOutcome, withFacts } from "./grant-context.ts";
 import { dpopRequirement, type Issued, issueToken, withDpopProof } from "./issue-token.ts";
 
-/** Token exchange (RFC 8693) and client_credentials: authenticate, decide, burn the proofs (the DPoP proof's too), sign. */
+export { requestedUseCaseId, useCaseRequest };
+
+/**
+ * Token exchange (RFC 8693) and client_credentials: authenticate, decide, burn the proofs (the DPoP proof's too), sign.
+ * A token exchange of a Writ access token by another agent is a delegation (`delegation.ts`).
+ */
 export async function useCaseGrant(request: TokenRequest, ctx: GrantContext): Promise<GrantOutcome<Issued>> {
+  if (isDelegationRequest(request)) return delegationGrant(request, ctx);
   const agent = await authenticateAgent(request, { policy: ctx.policy, audiences: ctx.assertionAudiences, now: ctx.now });
   if (!agent.ok) return withFacts(agent, unverifiedClaim(request));
   const facts: Outcome = { agent: agent.value.agentId, use_case: requestedUseCaseId(request) };
@@ -25,20 +33,4 @@ export async function useCaseGrant(request: TokenRequest, ctx: GrantContext): Pr
     tokenExchange: request.grant_type === GRANT_TYPE.tokenExchange,
     ...(ctx.dpop === undefined ? {} : { jkt: ctx.dpop.jkt }),
   });
-}
-
-export function useCaseRequest(request: Omit<TokenRequest, "grant_type">): UseCaseRequest {
-  return {
-    scope: request.scope,
-    authorizationDetails: request.authorization_details,
-    resource: request.resource,
-    audience: request.audience,
-    intent: request.intent,
-    context: request.context,
-  };
-}
-
-/** The use case a request names, for the audit trail of a refusal (the first one if it names several). */
-export function requestedUseCaseId(request: Pick<TokenRequest, "scope" | "authorization_details">): string | undefined {
-  return (request.authorization_details?.[0]?.use_case ?? request.scope?.split(" ").find((s) => s && s !== "openid"))?.slice(0, 128);
 }

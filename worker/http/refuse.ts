@@ -42,7 +42,14 @@ export function refusalFields(reason: Reason): Outcome {
   if (reason.code === "admin_auth") return { decision: "denied", reason: `admin_auth:${reason.why}`, event: "admin_auth_failure" };
   const fields: Outcome = NOT_A_DECISION.has(reason.code) ? { reason: reason.code } : { decision: "denied", reason: reason.code };
   if (reason.code === "budget_exhausted") fields.detail = reason.budget.slice(0, 128);
-  if (reason.code === "client_assertion_invalid" || reason.code === "subject_token_invalid" || reason.code === "invalid_dpop_proof") {
+  if (reason.code === "delegation_widened") fields.detail = reason.detail.slice(0, 128);
+  if (reason.code === "delegation_not_allowed") fields.detail = reason.rule;
+  if (
+    reason.code === "client_assertion_invalid" ||
+    reason.code === "subject_token_invalid" ||
+    reason.code === "actor_token_invalid" ||
+    reason.code === "invalid_dpop_proof"
+  ) {
     fields.failure = reason.failure;
     // The detail may echo attacker-chosen text (an unknown kid or iss): bounded so it cannot bloat the log.
     if (reason.detail !== undefined) fields.detail = reason.detail.slice(0, 128);

@@ -1,5 +1,21 @@
+import type { DelegationRule, NarrowingRule } from "../../../core/refusals/token.ts";
 import type { TokenReason } from "../../../core/refusals.ts";
 import { accessDenied, invalidRequest, invalidScope, type WireMap } from "./wire-map.ts";
+
+const DELEGATION_RULE_TEXT: Record<DelegationRule, string> = {
+  forbidden: "this use case does not allow delegation",
+  actor: "this agent may not act for the subject_token's agent",
+  depth: "the actor chain would be longer than the use case allows",
+};
+
+/** The error a widening would get if the agent asked for it directly (RFC 9396 §5, RFC 8707 §2, RFC 6749 §5.2). */
+const NARROWING_ERROR: Record<NarrowingRule, string> = {
+  use_case: "invalid_scope",
+  audience: "invalid_target",
+  action: "invalid_authorization_details",
+  location: "invalid_authorization_details",
+  limit: "invalid_authorization_details",
+};
 
 /**
  * Client authentication failures stay one generic `invalid_client`: telling an attacker whether the agent,
@@ -20,6 +36,15 @@ export const TOKEN_WIRE: WireMap<TokenReason> = {
   unsupported_grant_type: () => ({ status: 400, error: "unsupported_grant_type", error_description: "grant_type is not supported" }),
   unsupported_token_type: (reason) => invalidRequest(`${reason.parameter} is not supported`),
   delegation_not_supported: () => invalidRequest("actor_token (delegation) is not supported"),
+  // The actor authenticated, so naming the rule that failed tells it nothing about anyone else's secrets.
+  delegation_not_allowed: (reason) => accessDenied(`delegation: ${DELEGATION_RULE_TEXT[reason.rule]} (use case "${reason.useCase}")`),
+  delegation_widened: (reason) => ({
+    status: 400,
+    error: NARROWING_ERROR[reason.rule],
+    error_description: `delegation may only narrow: ${reason.detail} is not granted by the subject_token`,
+  }),
+  delegation_required: (reason) =>
+    accessDenied(`use case "${reason.useCase}" is issued only to an agent acting for another (delegation required)`),
   // RFC 6749 §5.2: a client that tried the Authorization header gets a challenge for its own scheme.
   client_auth_method_unsupported: (reason) => ({
     status: 401,
@@ -35,6 +60,12 @@ export const TOKEN_WIRE: WireMap<TokenReason> = {
     status: 400,
     error: "invalid_grant",
     error_description: "subject_token and client authentication name different agents",
+  }),
+  actor_token_invalid: () => ({ status: 400, error: "invalid_grant", error_description: "actor_token is invalid" }),
+  actor_client_mismatch: () => ({
+    status: 400,
+    error: "invalid_grant",
+    error_description: "actor_token and client authentication name different agents",
   }),
   // Not the agent's fault and not a bad token: a clear, retryable answer (docs/workload-identity.md).
   issuer_unreachable: () => ({
