@@ -592,7 +592,8 @@ async function bundlePhase(): Promise<BundleResult> {
     await promisify(execFile)(wrangler, ["deploy", "--dry-run", "--outdir", outDir, "--metafile", metafile], {
       cwd: PROJECT_ROOT,
       timeout: 120_000,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      // The build's policy check refuses the demo policy's published keys (a deploy guard); this build is only weighed.
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRIT_ALLOW_DEMO_KEYS: "1" },
     });
     let rawBytes = 0;
     let gzipBytes = 0;
