@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
+import { chainHash, genesis } from "../core/audit/hash-chain.ts";
 import { canonicalJson } from "../lib/canonical-json.ts";
-import { sha256 } from "../lib/crypto.ts";
 import { log } from "../lib/log.ts";
 import { DAY_MS } from "../lib/time.ts";
 import type { AuditEvent, AuditRecord } from "../schemas/audit.ts";
@@ -245,13 +245,4 @@ function columnsMatch(row: EventRow): boolean {
     (body.use_case ?? null) === row.use_case &&
     (body.decision ?? null) === row.decision
   );
-}
-
-/** The shard's name anchors its chain, so records cannot be moved between shards unnoticed. */
-function genesis(shard: string): Promise<string> {
-  return sha256(`writ-audit-genesis\n${shard}`);
-}
-
-function chainHash(prev: string, seq: number, body: string): Promise<string> {
-  return sha256(`${prev}\n${seq}\n${body}`);
 }

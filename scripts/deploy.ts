@@ -1,16 +1,6 @@
 // npm run deploy [-- --policy file] [-- <wrangler deploy options>], and npm run build (the same with --dry-run):
 // `wrangler deploy` with the policy --policy, WRIT_POLICY or wrangler.toml names, bundled and checked as one file.
-import { spawn } from "node:child_process";
-import { resolve } from "node:path";
-import {
-  checkPolicyFile,
-  displayPath,
-  PolicyPathError,
-  PROJECT_ROOT,
-  resolvePolicyPath,
-  takeOption,
-  wranglerPolicyArgs,
-} from "./policy-path.ts";
+import { checkPolicyFile, displayPath, PolicyPathError, resolvePolicyPath, spawnWrangler, takeOption } from "./policy-path.ts";
 
 const argv = process.argv.slice(2);
 if (argv.includes("--help") || argv.includes("-h")) {
@@ -34,12 +24,6 @@ try {
 
 const checked = checkPolicyFile(policyPath);
 if (checked !== 0) process.exit(checked);
-const aliased = wranglerPolicyArgs(policyPath);
 console.log(`${wranglerArgs.includes("--dry-run") ? "Building" : "Deploying"} with policy ${displayPath(policyPath)}`);
-const child = spawn(resolve(PROJECT_ROOT, "node_modules/.bin/wrangler"), ["deploy", ...aliased.args, ...wranglerArgs], {
-  cwd: PROJECT_ROOT,
-  stdio: "inherit",
-  env: { ...process.env, ...aliased.env },
-});
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal));
+const child = spawnWrangler("deploy", policyPath, wranglerArgs);
 child.on("exit", (code) => process.exit(code ?? 1));

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65,6 +65,22 @@ export function policyPathFromWrangler(root = PROJECT_ROOT): string {
  */
 export function wranglerPolicyArgs(path: string): { args: string[]; env: Record<string, string> } {
   return { args: ["--alias", `writ-policy:${path}`], env: { [POLICY_ENV]: path, [POLICY_ALIASED_ENV]: path } };
+}
+
+/**
+ * `wrangler <command> <args>` (start.ts, deploy.ts) bundling the policy at `path` (`wranglerPolicyArgs`), in the
+ * project, on the user's terminal, with `env` laid over this process's environment. An interrupt or a kill of this
+ * process is passed on to wrangler; what its exit means is the caller's.
+ */
+export function spawnWrangler(command: string, path: string, args: readonly string[], env: Record<string, string> = {}): ChildProcess {
+  const aliased = wranglerPolicyArgs(path);
+  const child = spawn(resolve(PROJECT_ROOT, "node_modules/.bin/wrangler"), [command, ...aliased.args, ...args], {
+    cwd: PROJECT_ROOT,
+    stdio: "inherit",
+    env: { ...process.env, ...aliased.env, ...env },
+  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal));
+  return child;
 }
 
 /**

@@ -1,17 +1,14 @@
 // npm start [-- --port N] [-- --policy file]: the broker on http://localhost:8787 with the policy WRIT_POLICY, --policy
 // or wrangler.toml names, a generated dev key and local Durable Objects. Other arguments go to `wrangler dev`.
-import { spawn } from "node:child_process";
-import { resolve } from "node:path";
 import { DEV_PORT, devVars } from "./dev-vars.ts";
 import {
   checkPolicyFile,
   displayPath,
   type PolicyChoice,
   PolicyPathError,
-  PROJECT_ROOT,
   resolvePolicyPath,
+  spawnWrangler,
   takeOption,
-  wranglerPolicyArgs,
 } from "./policy-path.ts";
 
 const USAGE = `usage: npm start [-- --port <port>] [-- --policy <policy.json>] [-- <wrangler dev options>]
@@ -31,38 +28,28 @@ try {
 
 const { port, policy } = options;
 const vars = devVars(port);
-const aliased = wranglerPolicyArgs(policy.path);
 // Local development runs the demo policy, whose agents' private keys are in the repository; deploys refuse it.
 const allowDemoKeys = { WRIT_ALLOW_DEMO_KEYS: "1" };
 const checked = checkPolicyFile(policy.path, allowDemoKeys);
 if (checked !== 0) process.exit(checked);
-const wrangler = resolve(PROJECT_ROOT, "node_modules/.bin/wrangler");
-const child = spawn(
-  wrangler,
+const child = spawnWrangler(
+  "dev",
+  policy.path,
   [
-    "dev",
     // The issuer's host: wrangler says "Ready on" the same origin the banner and the metadata name.
     ...["--ip", "localhost", "--port", String(port)],
-    ...aliased.args,
     ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
     ...options.wranglerArgs,
   ],
   {
-    cwd: PROJECT_ROOT,
-    stdio: "inherit",
-    env: {
-      // The broker never reads request.cf: offline, fetching it would only print a warning with a stack trace.
-      CLOUDFLARE_CF_FETCH_ENABLED: "false",
-      ...process.env,
-      ...aliased.env,
-      WRANGLER_SEND_METRICS: "false",
-      ...allowDemoKeys,
-    },
+    // The broker never reads request.cf: offline, fetching it would only print a warning with a stack trace.
+    CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false",
+    WRANGLER_SEND_METRICS: "false",
+    ...allowDemoKeys,
   },
 );
 
 let exited = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal));
 child.on("exit", (code, signal) => {
   exited = true;
   process.exit(code ?? (signal === "SIGINT" || signal === "SIGTERM" ? 0 : 1));

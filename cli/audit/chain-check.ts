@@ -1,11 +1,12 @@
+import { chainHash, genesis } from "../../core/audit/hash-chain.ts";
 import { canonicalJson } from "../../lib/canonical-json.ts";
-import { sha256 } from "../../lib/crypto.ts";
 
 /**
  * The audit trail's hash chain, recomputed from an export (`GET /admin/audit/export`, NDJSON) without the broker:
  * each record's `hash` is SHA-256 of `<prev_hash>\n<seq>\n<canonical JSON of the event>`, and a shard's first
- * record links to SHA-256 of `writ-audit-genesis\n<shard>`. Mirrors durable-objects/audit-log.ts (`chainHash`,
- * `genesis`), so that an auditor holding an export can prove it is what was recorded, or see where it was changed.
+ * record links to SHA-256 of `writ-audit-genesis\n<shard>`. The formula is core/audit/hash-chain.ts, the one the
+ * AuditLog shard writes with, so that an auditor holding an export can prove it is what was recorded, or see where it
+ * was changed.
  */
 export type ShardCheck = {
   shard: string;
@@ -68,8 +69,8 @@ async function checkShard(shard: string, records: readonly Record<string, unknow
     if (previous !== undefined && seq <= previous.seq) problem = "out of order";
     else if (previous !== undefined && seq > previous.seq + 1) check.gaps += seq - previous.seq - 1;
     else if (previous !== undefined && prevHash !== previous.hash) problem = "relinked";
-    if (problem === undefined && seq === 1 && prevHash !== (await sha256(`writ-audit-genesis\n${shard}`))) problem = "bad genesis";
-    if (problem === undefined && (await sha256(`${prevHash}\n${seq}\n${canonicalJson(event)}`)) !== record.hash) problem = "edited";
+    if (problem === undefined && seq === 1 && prevHash !== (await genesis(shard))) problem = "bad genesis";
+    if (problem === undefined && (await chainHash(prevHash, seq, canonicalJson(event))) !== record.hash) problem = "edited";
     if (problem !== undefined) {
       check.broken = { seq, problem };
       break;

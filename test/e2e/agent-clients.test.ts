@@ -12,16 +12,16 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { approveFromDevOutbox } from "../../examples/mcp-agent/dev-approve.ts";
 import { type Broker, startBroker } from "../../scripts/local-broker.ts";
 import { PROJECT_ROOT } from "../../scripts/policy-path.ts";
 import type { SentMail } from "../support/ciba.ts";
+import { node20OrFail, type PackResult, packPackage, scratchProject, typeCheck } from "../support/packed-packages.ts";
 
 const run = promisify(execFile);
-const NPM_TIMEOUT_MS = 60_000;
+/** A type check of a consumer, the package's and jose's declarations included. */
+const TSC_TIMEOUT_MS = 60_000;
 const AGENT_TIMEOUT_MS = 45_000;
-
-type PackedFile = { path: string; size: number };
-type PackResult = { filename: string; files: PackedFile[] };
 
 let broker: Broker;
 let scratch: string;
@@ -30,21 +30,8 @@ let packed: PackResult;
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), "writ-agent-sdk-"));
   const packAndInstall = async () => {
-    const { stdout } = await run("npm", ["pack", "./client", "--json", "--pack-destination", scratch], {
-      cwd: PROJECT_ROOT,
-      timeout: NPM_TIMEOUT_MS,
-    });
-    // npm prints the prepack build's output before the JSON.
-    const [result] = JSON.parse(stdout.slice(stdout.indexOf("["))) as PackResult[];
-    if (!result) throw new Error(`npm pack said nothing usable: ${stdout}`);
-    packed = result;
-    // The tarball is what users get; the build it came from is not left in the working tree (nor for the linter).
-    rmSync(join(PROJECT_ROOT, "client/dist"), { recursive: true, force: true });
-    writeFileSync(join(scratch, "package.json"), JSON.stringify({ name: "scratch-agent", private: true, type: "module" }));
-    await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(scratch, packed.filename)], {
-      cwd: scratch,
-      timeout: NPM_TIMEOUT_MS,
-    });
+    packed = await packPackage("client", scratch);
+    await scratchProject(scratch, [packed.tarball]);
     copyFileSync(join(PROJECT_ROOT, "examples/agent-sdk/walkthrough.mjs"), join(scratch, "walkthrough.mjs"));
   };
   [broker] = await Promise.all([startBroker(), packAndInstall()]);
@@ -92,9 +79,7 @@ describe("a scratch agent on the installed package, against a real broker", () =
   });
 
   it("on the machine's Node 20: the same", async () => {
-    const node20 = findNode(20);
-    if (node20 === undefined) throw new Error("no Node 20 on this machine (looked at /usr/bin/node and every node on PATH)");
-    const steps = await walkthrough(node20, "node20");
+    const steps = await walkthrough(node20OrFail(), "node20");
     expectWalkthrough(steps, /^v20\./);
   });
 });
@@ -122,31 +107,14 @@ const wrong: number = (await writ.token({ useCase: "u" })).accessToken;
     ["ESNext", "Bundler"],
   ] as const) {
     it(`type-checks with module ${moduleKind} and moduleResolution ${resolution}, the package's declarations included`, async () => {
-      const dir = join(scratch, `tsc-${resolution.toLowerCase()}`);
       writeFileSync(join(scratch, `consumer-${resolution}.ts`), consumer);
-      const tsconfig = {
-        compilerOptions: {
-          target: "ES2022",
-          module: moduleKind,
-          moduleResolution: resolution,
-          lib: ["ES2022", "DOM"],
-          types: [],
-          strict: true,
-          noEmit: true,
-          skipLibCheck: false,
-        },
-        files: [`consumer-${resolution}.ts`],
-      };
-      writeFileSync(join(scratch, `tsconfig.${resolution}.json`), JSON.stringify(tsconfig));
-      const tsc = join(PROJECT_ROOT, "node_modules/typescript/bin/tsc");
-      const result = await run(process.execPath, [tsc, "-p", `tsconfig.${resolution}.json`], {
-        cwd: scratch,
-        timeout: NPM_TIMEOUT_MS,
-      }).then(
-        () => "ok",
-        (error: { stdout?: string }) => error.stdout ?? String(error),
+      const result = await typeCheck(
+        scratch,
+        `consumer-${resolution}.ts`,
+        { module: moduleKind, moduleResolution: resolution },
+        TSC_TIMEOUT_MS,
       );
-      expect(result, dir).toBe("ok");
+      expect(result).toBe("ok");
     });
   }
 });
@@ -237,49 +205,8 @@ async function approveRefund(label: string): Promise<void> {
     const { mails } = (await listed.json()) as { mails: SentMail[] };
     const mail = mails.find((m) => m.text.includes(`(${label})`));
     if (!mail) throw new Error(`no approval mail to ${approver} for ${label}`);
-    // Mail links use the approval origin (localhost:8787 in dev); the broker under test listens elsewhere.
-    const link = new URL(mail.link);
-    const page = await fetch(`${broker.url}${link.pathname}${link.search}`);
-    expect(page.status).toBe(200);
-    const decided = await fetch(`${broker.url}/approvals/${mail.approvalId}`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams(formFields(await page.text(), "approve-form")),
-    });
-    expect(decided.status).toBe(200);
+    await approveFromDevOutbox(broker.url, mail.approvalId, approver);
   }
-}
-
-/** The hidden inputs of one form of the approval page (its markup is the broker's own, so a regex suffices). */
-function formFields(html: string, formId: string): Record<string, string> {
-  const form = new RegExp(`<form[^>]*id="${formId}"[^>]*>([\\s\\S]*?)</form>`).exec(html)?.[1] ?? "";
-  const fields: Record<string, string> = {};
-  for (const [input] of form.matchAll(/<input\b[^>]*>/g)) {
-    const name = /\bname="([^"]*)"/.exec(input)?.[1];
-    const value = /\bvalue="([^"]*)"/.exec(input)?.[1] ?? "";
-    if (name !== undefined) fields[name] = value.replace(/&amp;/g, "&");
-  }
-  if (fields.nonce === undefined) throw new Error(`the approval page has no ${formId} with a nonce`);
-  return fields;
-}
-
-/** A Node binary of the given major version: /usr/bin/node or any on PATH. */
-function findNode(major: number): string | undefined {
-  const candidates = new Set(["/usr/bin/node", "/usr/local/bin/node"]);
-  try {
-    for (const path of execFileSync("which", ["-a", "node"], { encoding: "utf8" }).split("\n")) if (path) candidates.add(path);
-  } catch {
-    // `which` found nothing on PATH.
-  }
-  for (const candidate of candidates) {
-    try {
-      const version = execFileSync(candidate, ["--version"], { encoding: "utf8" }).trim();
-      if (version.startsWith(`v${major}.`)) return candidate;
-    } catch {
-      // Not there, or not runnable.
-    }
-  }
-  return undefined;
 }
 
 /** A python3 that has PyJWT (with cryptography) and requests: Debian's, or the first on PATH. */

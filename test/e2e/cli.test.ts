@@ -426,7 +426,9 @@ describe("writ policy explain", () => {
       '  ✗ use case: "crm.nothing" is not a use case of this policy\n      to pass: use cases report-bot may ask for: reports.sales.read, crm.customers.lookup',
     );
     expect(lines(useCase.stdout).at(-1)).toBe('denied: unknown_use_case (useCase "crm.nothing")');
-    expect(notListed.stdout).toContain('to pass: ask for one of reports.sales.read, crm.customers.lookup, or add "report-bot" to use_cases[0].agents');
+    expect(notListed.stdout).toContain(
+      'to pass: ask for one of reports.sales.read, crm.customers.lookup, or add "report-bot" to use_cases[0].agents',
+    );
     expect(disabled.stdout).toContain(
       '  ✗ agent: retired-bot: status "disabled" in the policy\n      to pass: set agents[3].status to "active" and deploy',
     );

@@ -8,8 +8,8 @@
  * server adapter would call it), the same app as a Worker bundled by `wrangler deploy --dry-run` and run by workerd,
  * and `tsc --noEmit` consumers with NodeNext and Bundler resolution, declarations included.
  */
-import { execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -22,9 +22,9 @@ import { testKey } from "../support/access-tokens.ts";
 import { agentPrivateJwk } from "../support/assertions.ts";
 import { CRM_API, CUSTOMERS_EXPORT, CUSTOMERS_READ } from "../support/demo-policy.ts";
 import { withPayload } from "../support/jws.ts";
+import { node20OrFail, type PackResult, packPackage, scratchProject, typeCheck } from "../support/packed-packages.ts";
 
 const run = promisify(execFile);
-const NPM_TIMEOUT_MS = 60_000;
 const RUN_TIMEOUT_MS = 45_000;
 /** A type check of zod's and hono's declarations takes 5 s of CPU, and much longer on a loaded machine. */
 const TSC_TIMEOUT_MS = 120_000;
@@ -32,8 +32,6 @@ const TSC_TIMEOUT_MS = 120_000;
 const SETUP_TIMEOUT_MS = 240_000;
 const PACKAGE_DIR = "node_modules/@writ/verifier";
 
-type PackedFile = { path: string; size: number };
-type PackResult = { filename: string; files: PackedFile[] };
 /** What the consumers verify, written next to them as tokens.json. */
 type Tokens = { issuer: string; audience: string; real: string; forged: string; tampered: string };
 
@@ -52,18 +50,8 @@ beforeAll(async () => {
   plain = join(scratch, "plain");
   withHono = join(scratch, "hono");
   const packAndInstall = async () => {
-    const { stdout } = await run("npm", ["pack", "./verifier", "--json", "--pack-destination", scratch], {
-      cwd: PROJECT_ROOT,
-      timeout: NPM_TIMEOUT_MS,
-    });
-    // npm prints the prepack build's output before the JSON.
-    const [result] = JSON.parse(stdout.slice(stdout.indexOf("["))) as PackResult[];
-    if (!result) throw new Error(`npm pack said nothing usable: ${stdout}`);
-    packed = result;
-    // The tarball is what users get; the build it came from is not left in the working tree (nor for the linter).
-    rmSync(join(PROJECT_ROOT, "verifier/dist"), { recursive: true, force: true });
-    const tarball = join(scratch, packed.filename);
-    await Promise.all([scratchProject(plain, [tarball]), scratchProject(withHono, [tarball, "hono@^4"])]);
+    packed = await packPackage("verifier", scratch);
+    await Promise.all([scratchProject(plain, [packed.tarball]), scratchProject(withHono, [packed.tarball, "hono@^4"])]);
     writeConsumers();
   };
   [broker] = await Promise.all([startBroker(), packAndInstall()]);
@@ -202,26 +190,8 @@ describe("TypeScript consumers of the installed declarations", () => {
     it(
       `type-check ${entries}, with module ${moduleKind} and moduleResolution ${resolution}`,
       async () => {
-        const dir = project === "plain" ? plain : withHono;
-        const tsconfig = {
-          compilerOptions: {
-            target: "ES2022",
-            module: moduleKind,
-            moduleResolution: resolution,
-            lib: ["ES2022", "DOM"],
-            types: [],
-            strict: true,
-            noEmit: true,
-            skipLibCheck: false,
-          },
-          files: [project === "plain" ? "consumer.ts" : "hono-consumer.ts"],
-        };
-        writeFileSync(join(dir, `tsconfig.${resolution}.json`), JSON.stringify(tsconfig));
-        const tsc = join(PROJECT_ROOT, "node_modules/typescript/bin/tsc");
-        const result = await run(process.execPath, [tsc, "-p", `tsconfig.${resolution}.json`], { cwd: dir, timeout: TSC_TIMEOUT_MS }).then(
-          () => "ok",
-          (error: { stdout?: string }) => error.stdout ?? String(error),
-        );
+        const [dir, file] = project === "plain" ? [plain, "consumer.ts"] : [withHono, "hono-consumer.ts"];
+        const result = await typeCheck(dir, file, { module: moduleKind, moduleResolution: resolution }, TSC_TIMEOUT_MS);
         expect(result).toBe("ok");
       },
       TSC_TIMEOUT_MS + 10_000,
@@ -302,12 +272,6 @@ async function tokensFrom(running: Broker): Promise<Tokens> {
   const [granted] = claims.authorization_details as [{ limits: Record<string, unknown> }];
   const tampered = withPayload(real, { ...claims, authorization_details: [{ ...granted, limits: { max_rows: 1_000_000 } }] });
   return { issuer: running.url, audience: CRM_API, real, forged, tampered };
-}
-
-async function scratchProject(dir: string, packages: readonly string[]): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: `scratch-${dir.split("/").pop()}`, private: true, type: "module" }));
-  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", ...packages], { cwd: dir, timeout: NPM_TIMEOUT_MS });
 }
 
 /** Runs a consumer and reads the one JSON line it prints; anything on stderr (a warning, a stack) fails the test. */
@@ -478,29 +442,4 @@ app.get("/customers", writAuth(options), (c) => {
 export default app;
 `,
   );
-}
-
-function node20OrFail(): string {
-  const node20 = findNode(20);
-  if (node20 === undefined) throw new Error("no Node 20 on this machine (looked at /usr/bin/node and every node on PATH)");
-  return node20;
-}
-
-/** A Node binary of the given major version: /usr/bin/node or any on PATH. */
-function findNode(major: number): string | undefined {
-  const candidates = new Set(["/usr/bin/node", "/usr/local/bin/node"]);
-  try {
-    for (const path of execFileSync("which", ["-a", "node"], { encoding: "utf8" }).split("\n")) if (path) candidates.add(path);
-  } catch {
-    // `which` found nothing on PATH.
-  }
-  for (const candidate of candidates) {
-    try {
-      const version = execFileSync(candidate, ["--version"], { encoding: "utf8" }).trim();
-      if (version.startsWith(`v${major}.`)) return candidate;
-    } catch {
-      // Not there, or not runnable.
-    }
-  }
-  return undefined;
 }
