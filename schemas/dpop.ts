@@ -1,4 +1,15 @@
-import { base64url, calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, type JWK, jwtVerify } from "jose";
+import {
+  base64url,
+  type CryptoKey,
+  calculateJwkThumbprint,
+  decodeProtectedHeader,
+  EmbeddedJWK,
+  errors,
+  type FlattenedJWSInput,
+  type JWK,
+  type JWSHeaderParameters,
+  jwtVerify,
+} from "jose";
 import * as z from "zod";
 
 /**
@@ -32,6 +43,12 @@ export const MAX_DPOP_PROOF_CHARS = 4096;
 const MAX_JTI_CHARS = 256;
 /** Private JWK members (RFC 7517/7518 §6): a proof that carries one has leaked its own key, and `k` is symmetric. */
 const PRIVATE_JWK_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
+/**
+ * How many proof keys and token hashes each process keeps (see `proofKeys`, `tokenHashes`). A client signs every
+ * proof with one key and sends one token many times, so a few hundred cover the clients of a busy isolate. A header is
+ * at most `MAX_DPOP_PROOF_CHARS` (an ES256 one about 250) and a Writ token under 2 KB, so both stay under a few MB.
+ */
+export const DPOP_CACHE_ENTRIES = 512;
 
 /** RFC 9449 §4.2 header, after jose has checked `typ` and `alg`: the public key the proof is signed with. */
 export const DpopJwkSchema = z.looseObject({ kty: z.enum(["EC", "OKP", "RSA"]) });
@@ -111,9 +128,21 @@ export async function verifyDpopProof(proof: string, expect: DpopProofExpectatio
   if (PRIVATE_JWK_MEMBERS.some((member) => member in jwk)) return refuse("jwk_private");
 
   let payload: unknown;
+  let encodedHeader = "";
+  let proofKey: ProofKey | undefined;
   try {
-    // EmbeddedJWK imports the header's `jwk` for `alg` (a key of another type fails) and refuses a non-public one.
-    ({ payload } = await jwtVerify(proof, EmbeddedJWK, { typ: DPOP_TYP, algorithms: [...algorithms] }));
+    ({ payload } = await jwtVerify(
+      proof,
+      async (protectedHeader: JWSHeaderParameters, token: FlattenedJWSInput) => {
+        encodedHeader = token.protected ?? "";
+        proofKey = proofKeys.get(encodedHeader);
+        // EmbeddedJWK imports the header's `jwk` for `alg` (a key of another type fails) and refuses a non-public one.
+        // It reads nothing but the protected header (a compact JWS has no other), so one header is one key.
+        proofKey ??= { key: await EmbeddedJWK(protectedHeader, token) };
+        return proofKey.key;
+      },
+      { typ: DPOP_TYP, algorithms: [...algorithms] },
+    ));
   } catch (error) {
     if (error instanceof errors.JWSSignatureVerificationFailed) return refuse("signature_invalid");
     if (error instanceof errors.JOSEError) return refuse(error.code === "ERR_JWS_INVALID" ? "jwk_invalid" : "malformed", error.code);
@@ -128,11 +157,15 @@ export async function verifyDpopProof(proof: string, expect: DpopProofExpectatio
   const nowSeconds = Math.floor(expect.now.getTime() / 1000);
   if (claims.iat > nowSeconds + tolerance) return refuse("issued_in_future");
   if (claims.iat < nowSeconds - maxAge - tolerance) return refuse("stale", `iat ${nowSeconds - claims.iat}s ago`);
+  // Remembered only once it has signed a fresh proof for this method and URL: junk headers never displace a client's key.
+  const signedBy = proofKey as ProofKey;
+  proofKeys.set(encodedHeader, signedBy);
   if (expect.accessToken !== undefined) {
     if (claims.ath === undefined) return refuse("ath_missing");
-    if (claims.ath !== (await accessTokenHash(expect.accessToken))) return refuse("ath_mismatch");
+    if (claims.ath !== (await cachedAccessTokenHash(expect.accessToken))) return refuse("ath_mismatch");
   }
-  const jkt = await calculateJwkThumbprint(jwk as JWK, "sha256");
+  signedBy.jkt ??= await calculateJwkThumbprint(jwk as JWK, "sha256");
+  const { jkt } = signedBy;
   if (expect.jkt !== undefined && jkt !== expect.jkt) return refuse("key_mismatch");
   return { ok: true, value: { jkt, jti: claims.jti, iat: claims.iat, expiresAt: claims.iat + maxAge + tolerance } };
 }
@@ -141,6 +174,47 @@ export async function verifyDpopProof(proof: string, expect: DpopProofExpectatio
 export async function accessTokenHash(accessToken: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(accessToken));
   return base64url.encode(new Uint8Array(digest));
+}
+
+/**
+ * What a proof check would otherwise redo on every request of a client: import the public key from the header (in
+ * Node the import plus the first verification with a new key object cost as much again as the signature check
+ * itself), hash it into its thumbprint, and hash the access token (each hash a trip to WebCrypto). Each is a pure
+ * function of its key string, and all of it is public (the key a client shows in every proof, the token hash it puts
+ * in every proof), so sharing it between requests gives nothing away, and every check still runs on every proof:
+ * jose verifies each signature with the remembered key, after the header checks and the caller's `algorithms`.
+ */
+type ProofKey = { key: CryptoKey; jkt?: string };
+/** By the proof's encoded protected header (`typ`, `alg`, `jwk`): the exact input of the import. */
+const proofKeys = recentlyUsed<ProofKey>(DPOP_CACHE_ENTRIES);
+const tokenHashes = recentlyUsed<string>(DPOP_CACHE_ENTRIES);
+
+async function cachedAccessTokenHash(accessToken: string): Promise<string> {
+  const known = tokenHashes.get(accessToken);
+  if (known !== undefined) return known;
+  const hash = await accessTokenHash(accessToken);
+  tokenHashes.set(accessToken, hash);
+  return hash;
+}
+
+/** A map that keeps the `capacity` entries read or written last (a Map iterates in insertion order: the oldest first). */
+function recentlyUsed<V>(capacity: number): { get(key: string): V | undefined; set(key: string, value: V): void } {
+  const entries = new Map<string, V>();
+  return {
+    get(key) {
+      const value = entries.get(key);
+      if (value !== undefined) {
+        entries.delete(key);
+        entries.set(key, value);
+      }
+      return value;
+    },
+    set(key, value) {
+      entries.delete(key);
+      entries.set(key, value);
+      if (entries.size > capacity) entries.delete(entries.keys().next().value as string);
+    },
+  };
 }
 
 /**
