@@ -22,8 +22,12 @@ try {
   process.exit(2);
 }
 
-const checked = checkPolicyFile(policyPath);
+// A real deploy never ships demo keys or dev-only trust, whatever the shell exported: only a build (--dry-run, which
+// CI runs on the demo policy) honours WRIT_ALLOW_DEMO_KEYS.
+const dryRun = wranglerArgs.includes("--dry-run");
+const guard: Record<string, string> = dryRun ? {} : { WRIT_ALLOW_DEMO_KEYS: "" };
+const checked = checkPolicyFile(policyPath, guard);
 if (checked !== 0) process.exit(checked);
-console.log(`${wranglerArgs.includes("--dry-run") ? "Building" : "Deploying"} with policy ${displayPath(policyPath)}`);
-const child = spawnWrangler("deploy", policyPath, wranglerArgs);
+console.log(`${dryRun ? "Building" : "Deploying"} with policy ${displayPath(policyPath)}`);
+const child = spawnWrangler("deploy", policyPath, wranglerArgs, guard);
 child.on("exit", (code) => process.exit(code ?? 1));

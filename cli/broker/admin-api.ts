@@ -18,6 +18,9 @@ export async function adminCall(
   options: { stream?: boolean } = {},
 ): Promise<AdminReply> {
   const url = `${issuer}${path}`;
+  // The admin token rules the kill switch and the audit trail: never sent in clear text beyond this machine.
+  if (!sendsSecretsSafely(issuer))
+    throw new Failure(`refusing to send the admin token to ${issuer} without TLS (use https://, or localhost)`);
   let response: Response;
   try {
     response = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, accept: "application/json" }, redirect: "manual" });
@@ -51,4 +54,11 @@ function refusalLine(status: number, body: unknown, requestId: string | undefine
         ? " (the broker has no ADMIN_TOKEN or Access admin configured)"
         : "";
   return `the broker refused (${status}${said ? ` ${said}` : ""})${hint}${requestId === undefined ? "" : `; request id ${requestId}`}`;
+}
+
+/** https, or plain http to this machine (the local dev broker). */
+export function sendsSecretsSafely(issuer: string): boolean {
+  const url = new URL(issuer);
+  if (url.protocol === "https:") return true;
+  return url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
 }

@@ -196,6 +196,25 @@ describe("the dev workload issuer", () => {
     expect((await mint({ kind: "github", subject: "no-slash" })).status).toBe(400);
   });
 
+  it("is not trusted outside local development even if the policy says so: the broker refuses to decide (500), spending nothing", async () => {
+    // writ policy check refuses this policy for a deploy, but an inherited WRIT_ALLOW_DEMO_KEYS=1 or a plain
+    // `wrangler deploy` skips that check: the broker itself must not honour the published key.
+    const token = await mintDevWorkloadToken("github", "acme/support-bot", new Date());
+    const production: typeof env = { ...env, DEV_OUTBOX: "false" };
+    const before = await ledgerSnapshots(DEMO_AGENTS);
+    const response = await worker.fetch(
+      new Request(`${ISSUER}/token`, {
+        method: "POST",
+        body: tokenExchangeForm(token),
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      }),
+      production,
+    );
+    expect(response.status).toBe(500);
+    expect(await response.text()).not.toContain("access_token");
+    expect(await ledgerSnapshots(DEMO_AGENTS)).toEqual(before);
+  });
+
   it("does not exist outside local development (DEV_OUTBOX off): 404 like any unknown path", async () => {
     const production: typeof env = { ...env, DEV_OUTBOX: "false" };
     expect((await mint({ kind: "github", subject: "acme/support-bot" }, production)).status).toBe(404);

@@ -667,3 +667,18 @@ describe("writ against a real broker", () => {
     expect(lines(atBroker.stdout).at(-1)).toMatch(/^intact: \d{4}-\d{2}-\d{2}, 1 shard with records$/);
   });
 });
+
+describe("the admin token", () => {
+  it("is never sent without TLS beyond this machine: one line, exit 1, no request made", async () => {
+    // A port nothing listens on: were a request made, the error would be "could not reach the broker".
+    const run = await writ(["agent", "disable", "support-bot", "--issuer", "http://writ.example.invalid:9"], {
+      env: { WRIT_ADMIN_TOKEN: "dev-admin-token" },
+    });
+    expect(run).toEqual({
+      code: 1,
+      stdout: "",
+      stderr:
+        "writ agent disable: refusing to send the admin token to http://writ.example.invalid:9 without TLS (use https://, or localhost)\n",
+    });
+  });
+});

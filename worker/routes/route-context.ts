@@ -4,7 +4,7 @@ import type { AppEnv } from "../app-env.ts";
 import type { GrantContext } from "../grants/grant-context.ts";
 import { configOf, nowOf } from "../http/request-context.ts";
 import { requestMeta } from "../middleware/request-log.ts";
-import { activePolicy } from "../policy/active-policy.ts";
+import { policyFor } from "../policy/active-policy.ts";
 import { activeKeys } from "../tokens/signing-keys.ts";
 
 /** The grant context of one OAuth request: the request's one clock, keys loaded only when a token is signed. */
@@ -12,7 +12,7 @@ export function grantContext(c: Context<AppEnv>, event: AuditEventType): GrantCo
   const config = configOf(c);
   return {
     env: c.env,
-    policy: activePolicy,
+    policy: policyFor(config.devOutbox),
     issuer: config.issuer,
     assertionAudiences: [config.issuer, config.tokenEndpoint],
     keys: () => activeKeys(c.env, config),
