@@ -91,7 +91,10 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
     rules: BudgetRule[],
     now: number,
     audit?: AuditEvent,
-    /** Delegation, in the subject's ledger: the subject token must still be active here, in the same transaction. */
+    /**
+     * Delegation, in the subject's ledger: the subject token, and every token it was derived from, must still be
+     * active here, in the same transaction; it is recorded as the new token's parent.
+     */
     parent?: ParentToken,
   ): Promise<IssueResult> {
     const result = await this.#group.run(() => this.#issueNow(proofs, charge, rules, now, audit, parent));
@@ -112,7 +115,7 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
     if (!budget.ok) return budget;
     this.#replay.record(proofs);
     const hold = this.#budgets.charge(rules, budget.buckets, charge.units, now);
-    this.#tokens.record(charge, now, hold);
+    this.#tokens.record(charge, now, hold, parent?.jti);
     if (!audit) return { ok: true };
     this.#outbox.add(audit);
     return { ok: true, audited: true };
@@ -224,7 +227,15 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
     });
   }
 
-  /** For RFC 7662 introspection: whether a validly signed token of this agent is still good. */
+  /**
+   * Whether the kill switch is on, reads only: delegation (docs/delegation.md) refuses a new token derived in the
+   * name of an actor of the subject token's chain that has been switched off.
+   */
+  isDisabled(): boolean {
+    return this.#tokens.state().disabled;
+  }
+
+  /** For RFC 7662 introspection: whether a validly signed token of this agent (or any token it was derived from) is still good. */
   tokenStatus(jti: string, issuedAtSeconds: number): TokenStatus {
     return this.#tokens.status(jti, issuedAtSeconds);
   }

@@ -41,6 +41,9 @@ export function decideDelegation(
   const delegation = useCase.delegation;
   if (!delegation) return fail({ code: "delegation_not_allowed", useCase: useCase.id, rule: "forbidden" });
   const chain = actorChain(parent.act);
+  // Every agent the subject token was handed through must still be on, as the subject must: a token is never
+  // derived in the name of an agent the policy switched off (their kill switches are the caller's to read).
+  if (chain.some((id) => policy.agents.get(id)?.status !== "active")) return fail({ code: "agent_disabled" });
   if (chain.length + 1 > delegation.max_depth) return fail({ code: "delegation_not_allowed", useCase: useCase.id, rule: "depth" });
   // The actor acts for the nearest principal: the last actor of the chain, or the subject itself. No agent twice in a chain.
   const principal = chain[0] ?? subject.id;

@@ -26,4 +26,7 @@ export const LEDGER_MIGRATIONS = [
   `ALTER TABLE issued_tokens ADD COLUMN actor TEXT;
    ALTER TABLE issued_tokens ADD COLUMN acted_for TEXT;
    ALTER TABLE issued_tokens ADD COLUMN hold TEXT;`,
+  // Delegation, in the subject's ledger: parent, the jti of the subject token a delegated token was derived from
+  // (every token of a chain is recorded here), so that revoking an ancestor makes its descendants inactive too.
+  `ALTER TABLE issued_tokens ADD COLUMN parent TEXT;`,
 ];

@@ -13,7 +13,10 @@ export type Charge = {
   actor?: string;
   actedFor?: string;
 };
-export type TokenStatus = { active: true } | { active: false; reason: "agent_disabled" | "issued_before_watermark" | "revoked" };
+export type TokenStatus =
+  | { active: true }
+  /** `ancestor_inactive`: a delegated token whose subject token (or one of its ancestors) was revoked or killed. */
+  | { active: false; reason: "agent_disabled" | "issued_before_watermark" | "revoked" | "ancestor_inactive" };
 export type AgentState = { disabled: boolean; notBefore: number };
 export type RecentToken = {
   jti: string;
@@ -83,10 +86,13 @@ export class TokenRegistry {
     return this.#sql.exec("SELECT 1 FROM issued_tokens WHERE jti = ?", jti).toArray().length > 0;
   }
 
-  /** `hold`: what the token took from the budgets, kept for a delegated token so that `release` can give it back. */
-  record(charge: Charge, now: number, hold?: BudgetHold): void {
+  /**
+   * `hold`: what the token took from the budgets, kept for a delegated token so that `release` can give it back.
+   * `parent`: for a delegated token, the subject token's jti, so that `status` can walk the chain up.
+   */
+  record(charge: Charge, now: number, hold?: BudgetHold, parent?: string): void {
     this.#sql.exec(
-      "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units, actor, acted_for, hold) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO issued_tokens (jti, use_case, issued_at, expires_at, units, actor, acted_for, hold, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
       charge.jti,
       charge.useCaseId,
       now,
@@ -95,6 +101,7 @@ export class TokenRegistry {
       charge.actor ?? null,
       charge.actedFor ?? null,
       charge.actor !== undefined && hold !== undefined ? JSON.stringify(hold) : null,
+      parent ?? null,
     );
   }
 
@@ -111,16 +118,39 @@ export class TokenRegistry {
     return JSON.parse(row.hold) as BudgetHold;
   }
 
+  /**
+   * Whether a token is still good: the agent on, the token issued after the kill switch's watermark, not revoked,
+   * and, for a delegated token, every ancestor it was derived from likewise (docs/delegation.md): revoking a subject
+   * token ends everything derived from it. An ancestor this ledger never recorded (or already purged: it outlived
+   * its retention, so its descendants expired) is judged by what its child's issue already checked.
+   */
   status(jti: string, issuedAtSeconds: number): TokenStatus {
     const state = this.state();
     if (state.disabled) return { active: false, reason: "agent_disabled" };
-    const row = this.#sql
-      .exec<{ issued_at: number; revoked_at: number | null }>("SELECT issued_at, revoked_at FROM issued_tokens WHERE jti = ?", jti)
-      .toArray()[0];
+    const row = this.#row(jti);
     // The ledger knows when, to the millisecond, it issued the token; `iat` (whole seconds) is the fallback.
     const issuedAt = row?.issued_at ?? issuedAtSeconds * SECOND_MS;
     if (issuedAt <= state.notBefore) return { active: false, reason: "issued_before_watermark" };
-    return row?.revoked_at != null ? { active: false, reason: "revoked" } : { active: true };
+    if (row?.revoked_at != null) return { active: false, reason: "revoked" };
+    // The chain is as deep as the policy's `max_depth`; `seen` guards against a cycle all the same.
+    const seen = new Set([jti]);
+    for (let parent = row?.parent ?? null; parent !== null && !seen.has(parent); ) {
+      seen.add(parent);
+      const ancestor = this.#row(parent);
+      if (!ancestor) break;
+      if (ancestor.issued_at <= state.notBefore || ancestor.revoked_at !== null) return { active: false, reason: "ancestor_inactive" };
+      parent = ancestor.parent;
+    }
+    return { active: true };
+  }
+
+  #row(jti: string): { issued_at: number; revoked_at: number | null; parent: string | null } | undefined {
+    return this.#sql
+      .exec<{ issued_at: number; revoked_at: number | null; parent: string | null }>(
+        "SELECT issued_at, revoked_at, parent FROM issued_tokens WHERE jti = ?",
+        jti,
+      )
+      .toArray()[0];
   }
 
   /** Idempotent; an unknown jti is not an error (RFC 7009 §2.2). */

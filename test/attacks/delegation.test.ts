@@ -9,7 +9,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type UseCase, UseCaseSchema } from "../../schemas/policy.ts";
+import { type Agent, type UseCase, UseCaseSchema } from "../../schemas/policy.ts";
 import { readConfig } from "../../worker/config.ts";
 import { activePolicy } from "../../worker/policy/active-policy.ts";
 import { activeKeys } from "../../worker/tokens/signing-keys.ts";
@@ -408,5 +408,80 @@ describe("a disabled subject", () => {
       failure: "revoked",
       description: "subject_token is invalid",
     });
+  });
+});
+
+describe("the rest of the chain (support-bot → billing-agent → report-bot)", () => {
+  const disabled: ExpectedRefusal = { status: 403, error: "access_denied", reason: "agent_disabled", description: "agent is disabled" };
+  const revoked: ExpectedRefusal = {
+    status: 400,
+    error: "invalid_grant",
+    reason: "subject_token_invalid",
+    failure: "revoked",
+    description: "subject_token is invalid",
+  };
+
+  it("an earlier actor switched off: no new token is derived in its name", async () => {
+    const first = expectIssued(await delegate(await subjectToken(), "billing-agent"));
+    const ledger = env.AGENT_LEDGER.getByName("billing-agent");
+    await ledger.setDisabled(true, Date.now());
+    try {
+      await expectRefusedUnspent(() => delegate(first, "report-bot"), disabled);
+    } finally {
+      await ledger.setDisabled(false, Date.now());
+    }
+    // Switched on again, the chain may go on: the subject token is the subject's, and it is still good.
+    expectIssued(await delegate(first, "report-bot"));
+  });
+
+  it("an earlier actor retired by the policy: refused the same way", async () => {
+    const first = expectIssued(await delegate(await subjectToken(), "billing-agent"));
+    const agents = activePolicy.agents as Map<string, Agent>;
+    const billing = agents.get("billing-agent") as Agent;
+    agents.set("billing-agent", { ...billing, status: "disabled" });
+    try {
+      await expectRefusedUnspent(() => delegate(first, "report-bot"), disabled);
+    } finally {
+      agents.set("billing-agent", billing);
+    }
+  });
+
+  it("the subject's original token revoked: nothing more is derived from its children", async () => {
+    const root = await subjectToken();
+    const first = expectIssued(await delegate(root, "billing-agent"));
+    await env.AGENT_LEDGER.getByName("support-bot").revoke(claimsOf(root).jti as string, Date.now());
+    await expectRefusedUnspent(() => delegate(first, "report-bot"), revoked);
+  });
+
+  it("the subject's original token revoked: its children and grandchildren are inactive at /introspect", async () => {
+    const root = await subjectToken();
+    const first = expectIssued(await delegate(root, "billing-agent"));
+    const second = expectIssued(await delegate(first, "report-bot"));
+    const introspect = async (token: string) =>
+      (await brokerPostForm("/introspect", { token }, SERVICE_BEARER)).json<{ active: boolean }>();
+    expect(await introspect(first)).toMatchObject({ active: true });
+    expect(await introspect(second)).toMatchObject({ active: true });
+    await env.AGENT_LEDGER.getByName("support-bot").revoke(claimsOf(root).jti as string, Date.now());
+    const before = await ledgerSnapshots(AGENTS);
+    expect(await introspect(first)).toEqual({ active: false });
+    expect(await introspect(second)).toEqual({ active: false });
+    expect(await ledgerSnapshots(AGENTS)).toEqual(before);
+    // In the subject's ledger, each token of the chain names the one it was derived from.
+    const rows = before["support-bot"]?.issued_tokens as { jti: string; parent: string | null }[];
+    expect(rows.find((row) => row.jti === claimsOf(second).jti)?.parent).toBe(claimsOf(first).jti);
+    expect(rows.find((row) => row.jti === claimsOf(first).jti)?.parent).toBe(claimsOf(root).jti);
+  });
+
+  it("a child revoked: its parent stays active, and so do its siblings", async () => {
+    const root = await subjectToken();
+    const first = expectIssued(await delegate(root, "billing-agent"));
+    const sibling = expectIssued(await delegate(root, "billing-agent"));
+    await env.AGENT_LEDGER.getByName("support-bot").revoke(claimsOf(first).jti as string, Date.now());
+    const ledger = env.AGENT_LEDGER.getByName("support-bot");
+    expect(await ledger.tokenStatus(claimsOf(first).jti as string, nowSeconds())).toEqual({ active: false, reason: "revoked" });
+    expect(await ledger.tokenStatus(claimsOf(root).jti as string, nowSeconds())).toEqual({ active: true });
+    expect(await ledger.tokenStatus(claimsOf(sibling).jti as string, nowSeconds())).toEqual({ active: true });
+    await ledger.revoke(claimsOf(root).jti as string, Date.now());
+    expect(await ledger.tokenStatus(claimsOf(sibling).jti as string, nowSeconds())).toEqual({ active: false, reason: "ancestor_inactive" });
   });
 });

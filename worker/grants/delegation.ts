@@ -31,9 +31,11 @@ export function isDelegationRequest(request: TokenRequest): boolean {
  * own, decide (narrow only), sign, then charge two ledgers, which cannot share a transaction:
  *
  * 0. the ACTOR's ledger, reads only: a disabled actor, a replayed actor token or a spent actor budget is refused here,
- *    so in the ordinary case a refusal leaves both ledgers exactly as they were;
+ *    so in the ordinary case a refusal leaves both ledgers exactly as they were; and, reads only too, the ledger of
+ *    every earlier actor of the subject token's chain: one switched off is refused like a disabled subject;
  * 1. the SUBJECT's ledger: refuses a disabled subject or a subject token revoked (or issued before the kill switch),
- *    charges the subject's budgets and records the token with a hold, what it took;
+ *    or derived from one that was (every token of a chain is recorded there, with its parent), charges the
+ *    subject's budgets and records the token with a hold, what it took, and its parent;
  * 2. the ACTOR's ledger: refuses a disabled actor, burns the actor's proofs (a replayed actor token is refused),
  *    charges the actor's budgets, records the token and the request's audit event;
  * 3. only if (2) REFUSED: the subject's ledger gives back exactly its hold, once. If (2) failed without an answer
@@ -76,8 +78,14 @@ export async function delegationGrant(request: TokenRequest, ctx: GrantContext):
   const actorRules = budgetRules(decided.value.actor, grant.useCase);
   const actorLedger = ctx.env.AGENT_LEDGER.getByName(acting.agentId);
   const charge = { jti, useCaseId: requestedToken.useCaseId, units: tokenUnits(requestedToken.limits), expiresAt: 0, actedFor: subject.id };
-  // Step 0, reads only: what the actor's ledger would refuse is refused before the subject is charged at all.
-  const precheck = await actorLedger.precheck(proofUses(acting), charge, actorRules, now.getTime());
+  // Step 0, reads only: what the actor's ledger would refuse is refused before the subject is charged at all, and
+  // so is a chain through an actor switched off since it handed the subject token on.
+  const [precheck, switchedOff] = await Promise.all([
+    actorLedger.precheck(proofUses(acting), charge, actorRules, now.getTime()),
+    firstDisabled(ctx, actorChain(parent.value.act)),
+  ]);
+  if (switchedOff !== undefined)
+    return withFacts(fail({ code: "agent_disabled" }), { ...facts, detail: `${facts.detail}; ${switchedOff} is switched off` });
   if (!precheck.ok) return withFacts(ledgerRefusal(precheck, acting), facts);
   const issued = await mintToken(requestedToken, ctx, { keys, tokenExchange: true, act, ...(ctx.dpop && { jkt: ctx.dpop.jkt }) }, jti, {});
   const subjectRules = budgetRules(subject, grant.useCase);
@@ -117,6 +125,12 @@ async function releaseHold(ctx: GrantContext, subjectId: string, jti: string, ru
   } catch (error) {
     log("error", "delegation_hold_release_failed", { agent: subjectId, token_jti: jti, error: String(error) });
   }
+}
+
+/** The first of `agentIds` whose kill switch is on, asking their ledgers together (reads only). */
+async function firstDisabled(ctx: GrantContext, agentIds: string[]): Promise<string | undefined> {
+  const disabled = await Promise.all(agentIds.map((id) => ctx.env.AGENT_LEDGER.getByName(id).isDisabled()));
+  return agentIds.find((_, i) => disabled[i]);
 }
 
 function proofUses(agent: IssuingAgent): { jti: string; expiresAt: number }[] {
