@@ -81,7 +81,12 @@ export type DpopProofFailure =
   /** The proof is signed by another key than the one the token is bound to (`cnf.jkt`). */
   | "key_mismatch";
 
-/** `expiresAt` (epoch seconds) is when the proof's `jti` may be forgotten: past it the proof is stale anyway. */
+/**
+ * `expiresAt` (epoch seconds) is the last whole second in which the proof is still accepted (`iat` + max age +
+ * tolerance, inclusive: the check compares whole seconds). Its `jti` must be remembered until that second has ended,
+ * that is until `(expiresAt + 1) * 1000` in epoch milliseconds: `expiresAt * 1000` would leave its last second open
+ * to a replay.
+ */
 export type VerifiedDpopProof = { jkt: string; jti: string; iat: number; expiresAt: number };
 export type DpopProofResult = { ok: true; value: VerifiedDpopProof } | { ok: false; failure: DpopProofFailure; detail?: string };
 
@@ -103,7 +108,7 @@ export type DpopProofExpectations = {
 
 /**
  * Checks one DPoP proof (RFC 9449 §4.3 points 2–12, nonce aside). Does not check replay: the caller records `jti`
- * (scoped to `jkt`) until `expiresAt` and refuses one it has seen. Never throws for a bad proof.
+ * (scoped to `jkt`) through the second `expiresAt` and refuses one it has seen. Never throws for a bad proof.
  *
  * @example
  * const result = await verifyDpopProof(request.headers.get("DPoP") ?? "", { method: "POST", url: request.url, now: new Date() });

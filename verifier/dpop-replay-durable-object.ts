@@ -31,8 +31,6 @@ export type ReplayNamespace = {
   get(id: never): { fetch(input: string, init: RequestInit): Promise<Response> };
 };
 
-/** No proof window is this long; a caller asking for more is clamped, so the object never keeps entries for ever. */
-const MAX_RETENTION_MS = 10 * 60_000;
 const MAX_KEY_CHARS = 512;
 /** Deleting in batches keeps one alarm run short; the alarm reschedules itself while expired entries remain. */
 const PURGE_BATCH = 512;
@@ -48,6 +46,13 @@ const expiryKey = (expiresAt: number, key: string) => `${EXPIRY_PREFIX}${String(
  * Expired entries are deleted by an alarm, in expiry order (an index keyed by the expiry time).
  */
 export class DpopReplayDurableObject {
+  /**
+   * The longest the object keeps a key: a caller asking for more is refused (400, so the verifier answers 503), never
+   * shortened, which would reopen the proof to replay. A verifier's longest need is a proof dated the largest clock
+   * tolerance (300 s) ahead and accepted for the max age (60 s) plus that tolerance after its `iat`, to the end of that
+   * second: 661 s from now. The rest is slack for the object's clock running behind the verifier's.
+   */
+  static readonly maxRetentionMs = 15 * 60_000;
   readonly #storage: ReplayStorage;
 
   constructor(state: { storage: ReplayStorage }, _env?: unknown) {
@@ -71,12 +76,23 @@ export class DpopReplayDurableObject {
       !Number.isFinite(expiresAt)
     )
       return new Response(null, { status: 400 });
-    return Response.json({ firstUse: await this.useOnce(key, expiresAt) });
+    let firstUse: boolean;
+    try {
+      firstUse = await this.useOnce(key, expiresAt);
+    } catch (error) {
+      if (error instanceof RangeError) return new Response(null, { status: 400 });
+      throw error;
+    }
+    return Response.json({ firstUse });
   }
 
+  /** Throws a `RangeError` for an expiry beyond `maxRetentionMs` from now, recording nothing. */
   async useOnce(key: string, requestedExpiry: number): Promise<boolean> {
     const now = Date.now();
-    const expiresAt = Math.floor(Math.min(requestedExpiry, now + MAX_RETENTION_MS));
+    const { maxRetentionMs } = DpopReplayDurableObject;
+    if (requestedExpiry > now + maxRetentionMs) throw new RangeError(`DPoP replay expiry more than ${maxRetentionMs} ms ahead`);
+    // Rounded up: rounding down would forget the key before the instant the caller named.
+    const expiresAt = Math.ceil(requestedExpiry);
     const known = await this.#storage.get<number>(KEY_PREFIX + key);
     if (known !== undefined && known > now) return false;
     await this.#storage.put({ [KEY_PREFIX + key]: expiresAt, [expiryKey(expiresAt, key)]: key });

@@ -8,8 +8,9 @@
  */
 export type DpopReplayStore = {
   /**
-   * Records `key` until `expiresAt` (epoch milliseconds). Resolves true the first time, false when the key is already
-   * recorded and not expired. Must be atomic: two concurrent calls with one key may not both resolve true.
+   * Records `key` until `expiresAt` (epoch milliseconds: the first instant the proof is stale, so the key may be
+   * forgotten once `now >= expiresAt`). Resolves true the first time, false when the key is already recorded and not
+   * expired. Must be atomic: two concurrent calls with one key may not both resolve true.
    * Rejects when it cannot tell (the verifier then refuses the proof as unverifiable, never accepts it).
    */
   useOnce(key: string, expiresAt: number): Promise<boolean>;
@@ -34,12 +35,17 @@ export function memoryDpopReplayStore(options: { capacity?: number; now?: () => 
   const capacity = options.capacity ?? DEFAULT_MEMORY_REPLAY_CAPACITY;
   if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError("Writ verifier: replay store capacity must be a positive integer");
   const now = options.now ?? Date.now;
-  // Insertion order is expiry order (every proof gets the same window), so expired entries sit at the front.
+  // Insertion order is only roughly expiry order: a proof's window starts at its `iat`, which the client chooses within
+  // the clock tolerance. So each lookup checks the entry's own expiry, the cheap sweep stops at the first live entry,
+  // and only a full store is swept entirely (an expired entry may sit behind one that expires later).
   const seen = new Map<string, number>();
 
-  function dropExpired(at: number): void {
+  function dropExpired(at: number, everywhere: boolean): void {
     for (const [key, expiresAt] of seen) {
-      if (expiresAt > at) break;
+      if (expiresAt > at) {
+        if (everywhere) continue;
+        break;
+      }
       seen.delete(key);
     }
   }
@@ -47,10 +53,14 @@ export function memoryDpopReplayStore(options: { capacity?: number; now?: () => 
   return {
     async useOnce(key, expiresAt) {
       const at = now();
-      dropExpired(at);
+      dropExpired(at, false);
       const known = seen.get(key);
       if (known !== undefined && known > at) return false;
-      if (seen.size >= capacity) throw new Error(`DPoP replay store full (${capacity} unexpired proofs)`);
+      if (known !== undefined) seen.delete(key);
+      else if (seen.size >= capacity) {
+        dropExpired(at, true);
+        if (seen.size >= capacity) throw new Error(`DPoP replay store full (${capacity} unexpired proofs)`);
+      }
       seen.set(key, expiresAt);
       return true;
     },

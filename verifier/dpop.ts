@@ -51,8 +51,9 @@ export async function checkDpopBinding(
   const { jkt, jti, expiresAt } = result.value;
   let firstUse: boolean;
   try {
-    // Scoped by key: another key's proof with the same jti is another proof.
-    firstUse = await dpop.replayStore.useOnce(`${jkt}:${jti}`, expiresAt * 1000);
+    // Scoped by key: another key's proof with the same jti is another proof. Kept until the proof's last accepted
+    // second has ended (`expiresAt` counts whole seconds, inclusive), so no instant accepts it without the store knowing it.
+    firstUse = await dpop.replayStore.useOnce(`${jkt}:${jti}`, (expiresAt + 1) * 1000);
   } catch (cause) {
     throw new WritVerifyError("ERR_WRIT_DPOP_REPLAY_UNAVAILABLE", "the DPoP replay store did not answer", { cause });
   }

@@ -42,6 +42,18 @@ describe("verifyDpopProof (RFC 9449 §4.3)", () => {
     expect(await check(31)).toBe(false);
   });
 
+  it("names as expiresAt the last second the proof is accepted in, to its last millisecond (what replay stores keep it for)", async () => {
+    const key = await dpopKey();
+    const iat = 1_800_000_000;
+    const proof = await dpopProof(key, { htu: TOKEN_ENDPOINT, claims: { iat } });
+    const at = (ms: number) => verifyDpopProof(proof, { method: "POST", url: TOKEN_ENDPOINT, now: new Date(ms) });
+    const accepted = await at(iat * 1000);
+    expect(accepted).toMatchObject({ ok: true, value: { expiresAt: iat + 90 } });
+    const { expiresAt } = (accepted as { value: { expiresAt: number } }).value;
+    expect((await at((expiresAt + 1) * 1000 - 1)).ok).toBe(true);
+    expect(await at((expiresAt + 1) * 1000)).toMatchObject({ ok: false, failure: "stale" });
+  });
+
   it("refuses an oversized proof before parsing it", async () => {
     expect(await verifyDpopProof("a".repeat(5000), { method: "POST", url: TOKEN_ENDPOINT, now: new Date() })).toMatchObject({
       ok: false,
