@@ -44,7 +44,7 @@ const OAUTH_ERRORS = [
 ];
 
 /** An RFC 6749 §5.2 refusal that says what it must and nothing more. */
-export function expectWireRefusal(answer: Answer, proofs: readonly BuiltProof[]): void {
+export function expectWireRefusal(answer: Answer, proofs: readonly BuiltProof[], alsoFailing: readonly string[] = []): void {
   expect([400, 401, 403, 413, 429]).toContain(answer.status);
   expect(Object.keys(answer.body).sort()).toEqual(["error", "error_description"]);
   expect(OAUTH_ERRORS).toContain(answer.body.error);
@@ -56,7 +56,7 @@ export function expectWireRefusal(answer: Answer, proofs: readonly BuiltProof[])
     expect(answer.headers.get("www-authenticate")).toEqual(expect.any(String));
   expect(answer.log).toMatchObject({ status: answer.status, decision: "denied", reason: expect.any(String) });
   // Which identity check failed is logged, never sent (STYLE habit 1); and it must be a check the proofs really fail.
-  if (answer.log.failure !== undefined) expect([...failuresOf(proofs), "client_id_mismatch"]).toContain(answer.log.failure);
+  if (answer.log.failure !== undefined) expect([...failuresOf(proofs), "client_id_mismatch", ...alsoFailing]).toContain(answer.log.failure);
   expectNoProofIn(`${answer.text} ${JSON.stringify(answer.log)}`, proofs);
 }
 
