@@ -9,6 +9,56 @@ export const MAX_MCP_BODY_BYTES = 4 * 1024 * 1024;
 
 export type JsonRpcId = string | number;
 
+/**
+ * A POST's body as text, or `undefined` past `max` bytes. Counts the bytes as they arrive and stops reading there,
+ * so a chunked body without `Content-Length` is never buffered beyond the cap.
+ */
+export async function readBodyText(request: Request, max: number = MAX_MCP_BODY_BYTES): Promise<string | undefined> {
+  if (request.body === null) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * Problems with a POST's requests that make a metered call impossible to count honestly: the middleware answers
+ * these as JSON-RPC "Invalid Request" (HTTP 400), as the SDK's transport answers malformed bodies.
+ */
+export function batchProblem(calls: readonly McpCall[], metered: (call: McpCall) => boolean): string | undefined {
+  const ids = calls.map((call) => call.id).filter((id) => id !== undefined);
+  // A result is matched to its call by id: two requests with one id would let a cheap call's result stand for another's.
+  if (new Set(ids).size !== ids.length) return "requests in one batch must have distinct ids";
+  // The broker counts one metered call per token, so a POST may carry only one.
+  const meteredCalls = calls.filter(metered);
+  if (meteredCalls.length > 1) return "only one metered tool call per request: a token pays for one";
+  if (meteredCalls.some((call) => call.id === undefined)) return "a metered tool call must have an id";
+  return undefined;
+}
+
+export function invalidRequest(description: string): Response {
+  return Response.json(
+    { jsonrpc: "2.0", id: null, error: { code: -32600, message: `Invalid Request: ${description}` } },
+    { status: 400, headers: { "Cache-Control": "no-store" } },
+  );
+}
+
 /** One request of a POST, as far as authorization cares. */
 export type McpCall =
   | { method: "tools/call"; id: JsonRpcId | undefined; tool: string; arguments: Record<string, unknown> }

@@ -3,15 +3,21 @@ import type { WritGrant } from "./create-verifier.ts";
 import { misuse, requiredScopes } from "./options.ts";
 
 /**
- * A check of one tool argument against the token. Only arguments the call carries are checked: a tool that has a
- * default for a missing one must keep that default within the grant itself (the example clamps to `max_rows`).
+ * A check of one tool argument against the token. By default only arguments the call carries are checked: a tool
+ * that has a default for a missing one must keep that default within the grant itself (the example clamps to
+ * `max_rows`), or declare the argument `required: true`, which refuses a call without it.
  *
  * @example
  * const limit: McpArgumentRule = { atMost: "max_rows" }; // `limit` ≤ the token's limits.max_rows
- * const table: McpArgumentRule = { within: "locations", prefix: "https://crm.example.com/tables/" };
+ * const table: McpArgumentRule = { within: "locations", prefix: "https://crm.example.com/tables/", required: true };
  */
-export type McpArgumentRule =
-  /** A number no larger than the token's numeric limit of that name. A token without that limit passes nothing. */
+export type McpArgumentRule = McpArgumentCheck & {
+  /** Refuse a call that leaves the argument out (default false: it is checked only when present). */
+  required?: boolean;
+};
+
+export type McpArgumentCheck =
+  /** A whole number from 0 to the token's numeric limit of that name. A token without that limit passes nothing. */
   | { atMost: string }
   /** A string that, after `prefix`, is one of the token's `locations`. */
   | { within: "locations"; prefix?: string };
@@ -71,6 +77,7 @@ export type McpDenial = {
 
 export type McpDeniedRule =
   | { check: "declared" }
+  | { check: "required"; argument: string }
   | { check: "at_most"; argument: string; limit: string; granted: number | null; value: unknown }
   | { check: "within_locations"; argument: string; location: string | null; granted: string[]; value: unknown };
 
@@ -127,6 +134,8 @@ export function resolveToolRules(tools: Readonly<Record<string, McpToolRule>>): 
 
 function checkArgumentRule(tool: string, argument: string, rule: McpArgumentRule): void {
   if (typeof rule !== "object" || rule === null) throw misuse(`tool ${tool} argument ${argument}: the rule must be an object`);
+  if (rule.required !== undefined && typeof rule.required !== "boolean")
+    throw misuse(`tool ${tool} argument ${argument}: required must be a boolean`);
   if ("atMost" in rule) {
     if (typeof rule.atMost !== "string" || rule.atMost.length === 0)
       throw misuse(`tool ${tool} argument ${argument}: atMost must name a limit, e.g. "max_rows"`);
@@ -166,9 +175,11 @@ export function decideToolCall(
     };
   if (!toolUsable(rule, grant)) return { kind: "step_up", useCases: rule.useCases };
   for (const [argument, check] of rule.arguments) {
-    if (!(argument in args)) continue;
-    const denial =
-      "atMost" in check ? checkAtMost(tool, argument, check.atMost, args, grant) : checkWithin(tool, argument, check, args, grant);
+    let denial: McpDenial | undefined;
+    // Own properties only: `"toString" in args` is true for every object.
+    if (!Object.hasOwn(args, argument)) denial = check.required === true ? missing(tool, argument, check, args, grant) : undefined;
+    else if ("atMost" in check) denial = checkAtMost(tool, argument, check.atMost, args, grant);
+    else denial = checkWithin(tool, argument, check, args, grant);
     if (denial !== undefined) return { kind: "deny", denial };
   }
   return { kind: "allow", rule };
@@ -184,9 +195,11 @@ function checkAtMost(
   const value = args[argument];
   const granted = grant.limits[limit];
   const grantedNumber = typeof granted === "number" ? granted : null;
-  if (typeof value === "number" && Number.isFinite(value) && grantedNumber !== null && value <= grantedNumber) return undefined;
+  // A whole number from 0: a negative or fractional one is no count of anything (SQLite reads `LIMIT -1` as no limit).
+  const count = typeof value === "number" && Number.isInteger(value) && value >= 0;
+  if (count && grantedNumber !== null && value <= grantedNumber) return undefined;
   const rule = { check: "at_most" as const, argument, limit, granted: grantedNumber, value };
-  // A missing limit must not read as "unlimited"; a non-number cannot be compared: neither has a remedy to offer.
+  // A missing limit must not read as "unlimited"; a value that is no count cannot be compared: neither has a remedy.
   if (grantedNumber === null)
     return {
       error: "access_denied",
@@ -194,8 +207,13 @@ function checkAtMost(
       tool,
       rule,
     };
-  if (typeof value !== "number" || !Number.isFinite(value))
-    return { error: "access_denied", error_description: `argument ${argument} must be a number (checked against ${limit})`, tool, rule };
+  if (!count)
+    return {
+      error: "access_denied",
+      error_description: `argument ${argument} must be a whole number from 0 (checked against ${limit})`,
+      tool,
+      rule,
+    };
   return {
     error: "insufficient_authorization_details",
     error_description: `argument ${argument} is ${value}, over the token's ${limit} (${grantedNumber})`,
@@ -219,8 +237,7 @@ function checkWithin(
   const rule = { check: "within_locations" as const, argument, location, granted: [...grant.locations], value };
   if (location === null)
     return { error: "access_denied", error_description: `argument ${argument} must be a string (checked against locations)`, tool, rule };
-  const prefix = check.prefix ?? "";
-  const allowed = grant.locations.filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length));
+  const allowed = firstLocation(grant, check.prefix ?? "");
   const denial: McpDenial = {
     error: "insufficient_authorization_details",
     error_description: `argument ${argument} names ${location}, which is not among the token's locations`,
@@ -229,8 +246,28 @@ function checkWithin(
     authorization_details: [needed(grant, { locations: [location] })],
   };
   // The first location this token does cover, when the argument can name one.
-  if (allowed[0] !== undefined) denial.retry_with = { arguments: { ...args, [argument]: allowed[0] } };
+  if (allowed !== undefined) denial.retry_with = { arguments: { ...args, [argument]: allowed } };
   return denial;
+}
+
+/** A required argument the call left out: no token lets that call through, the call with the argument may pass. */
+function missing(tool: string, argument: string, check: McpArgumentRule, args: Record<string, unknown>, grant: WritGrant): McpDenial {
+  const denial: McpDenial = {
+    error: "access_denied",
+    error_description: `argument ${argument} is required`,
+    tool,
+    rule: { check: "required", argument },
+  };
+  // The argument at the most the token allows: its limit, or the first of its locations the argument can name.
+  const granted = "atMost" in check ? grant.limits[check.atMost] : firstLocation(grant, check.prefix ?? "");
+  if (typeof granted === "number" || ("within" in check && typeof granted === "string"))
+    denial.retry_with = { arguments: { ...args, [argument]: granted } };
+  return denial;
+}
+
+/** The first of the token's locations an argument can name (after `prefix`), as the argument. */
+function firstLocation(grant: WritGrant, prefix: string): string | undefined {
+  return grant.locations.find((l) => l.startsWith(prefix))?.slice(prefix.length);
 }
 
 /** The `authorization_details` entry a token must carry for the call: the grant's own, changed where the call needs more. */

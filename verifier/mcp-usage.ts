@@ -2,6 +2,7 @@
  * Reports what a metered tool call consumed to the broker's `POST /usage`, with the MCP server's service credential,
  * so that daily unit budgets count real rows instead of each token's full `max_rows`.
  */
+import { type DpopReplayStore, memoryDpopReplayStore } from "./dpop-replay-store.ts";
 import type { JwksFetch } from "./options.ts";
 import { misuse } from "./options.ts";
 
@@ -18,6 +19,12 @@ export type McpUsageOptions = {
   fetch?: JwksFetch;
   /** Default 5000. */
   timeoutMs?: number;
+  /**
+   * Where a token is marked as having made its one metered call, before the tool runs, so that it cannot run again
+   * uncounted. Default: this process's memory (in a Worker, this isolate). A server running in several isolates or
+   * instances passes a shared store, e.g. `durableObjectDpopReplayStore(env.DPOP_REPLAY)`.
+   */
+  spentStore?: DpopReplayStore;
 };
 
 /** `recorded`: counted. `spent`: the broker already has this token's report, so the token paid for an earlier call. */
@@ -26,6 +33,17 @@ export type UsageOutcome = "recorded" | "spent" | "unavailable";
 export type UsageReporter = (token: string, units: Record<string, number>) => Promise<UsageOutcome>;
 
 const BEARER_SECRET = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** Resolves true once per token (its `jti`), before its metered call runs; false for every later call. Rejects when it cannot tell. */
+export type SpendGuard = (jti: string, expiresAt: Date) => Promise<boolean>;
+
+export function createSpendGuard(options: McpUsageOptions): SpendGuard {
+  const store = options.spentStore ?? memoryDpopReplayStore();
+  if (typeof store !== "object" || store === null || typeof store.useOnce !== "function")
+    throw misuse("usage.spentStore must have a useOnce(key, expiresAt) method");
+  // The jti first: a sharded store (the Durable Object one) routes by the part before the first ":".
+  return (jti, expiresAt) => store.useOnce(`${jti}:usage`, expiresAt.getTime());
+}
 
 export function createUsageReporter(options: McpUsageOptions, issuer: string): UsageReporter {
   if (typeof options !== "object" || options === null) throw misuse("usage must be an object");

@@ -19,23 +19,27 @@ import { type BearerRefusal, bearerRefusal, checkQuotable } from "./challenge.ts
 import type { Verifier, WritGrant } from "./create-verifier.ts";
 import { WritVerifyError } from "./errors.ts";
 import {
+  batchProblem,
   deniedToolResult,
   editMessages,
+  invalidRequest,
   isObject,
   isToolCall,
   MAX_MCP_BODY_BYTES,
   type McpCall,
+  readBodyText,
   readCalls,
   readMessages,
   toolResultFor,
 } from "./mcp-messages.ts";
 import { metadataPaths, metadataResponse, metadataUrl, type ProtectedResourceMetadata, withScope } from "./mcp-metadata.ts";
 import { decideToolCall, type McpDenial, type McpToolRule, type ResolvedToolRule, resolveToolRules, toolUsable } from "./mcp-rules.ts";
-import { createUsageReporter, type McpUsageOptions, type UsageOutcome } from "./mcp-usage.ts";
+import { createSpendGuard, createUsageReporter, type McpUsageOptions, type UsageOutcome } from "./mcp-usage.ts";
 import { misuse, requiredScopes } from "./options.ts";
 
 export type { ProtectedResourceMetadata } from "./mcp-metadata.ts";
 export type {
+  McpArgumentCheck,
   McpArgumentRule,
   McpAuthorizationDetail,
   McpDenial,
@@ -73,7 +77,9 @@ export type McpRefusal =
   | { kind: "token"; error: WritVerifyError }
   | { kind: "step_up"; tool: string; useCase: string; needed: readonly string[] }
   | { kind: "denied"; denial: McpDenial }
-  | { kind: "usage"; tool: string; outcome: Exclude<UsageOutcome, "recorded"> };
+  | { kind: "usage"; tool: string; outcome: Exclude<UsageOutcome, "recorded"> }
+  /** A POST whose requests could not be counted honestly: several metered calls, or two requests with one id. */
+  | { kind: "invalid_request"; description: string };
 
 /** The MCP SDK's `AuthInfo`, structurally: pass it to `transport.handleRequest(request, { authInfo })`. */
 export type McpAuthInfo = {
@@ -126,6 +132,7 @@ export function createMcpAuth(options: McpAuthOptions): McpAuth {
   if (toolsList !== "all" && toolsList !== "usable") throw misuse('toolsList must be "all" or "usable"');
   if (onRefusal !== undefined && typeof onRefusal !== "function") throw misuse("onRefusal must be a function");
   const report = options.usage === undefined ? undefined : createUsageReporter(options.usage, verifier.issuer);
+  const spend = options.usage === undefined ? undefined : createSpendGuard(options.usage);
   if (report === undefined && [...rules.values()].some((rule) => rule.units !== undefined))
     throw misuse("a tool has units but there is no usage option to report them with");
 
@@ -147,15 +154,22 @@ export function createMcpAuth(options: McpAuthOptions): McpAuth {
     return Response.json(body, { status, headers: { ...headers, "Cache-Control": "no-store" } });
   }
 
-  async function protect(request: Request, next: McpNext): Promise<Response> {
-    const forward = request.clone();
+  async function protect(incoming: Request, next: McpNext): Promise<Response> {
+    let request = incoming;
     let calls: McpCall[] = [];
-    if (request.method === "POST") {
-      const declared = Number(request.headers.get("content-length") ?? "0");
+    if (incoming.method === "POST") {
+      const declared = Number(incoming.headers.get("content-length") ?? "0");
       if (declared > MAX_MCP_BODY_BYTES) return tooLarge();
-      const text = await request.text();
-      if (text.length > MAX_MCP_BODY_BYTES) return tooLarge();
+      const text = await readBodyText(incoming);
+      if (text === undefined) return tooLarge();
+      // The body is read once, within the cap; the server gets a request rebuilt from that text.
+      request = new Request(incoming, { body: text });
       calls = readCalls(text) ?? [];
+    }
+    const problem = batchProblem(calls, (call) => isToolCall(call) && rules.get(call.tool)?.units !== undefined);
+    if (problem !== undefined) {
+      await onRefusal?.({ kind: "invalid_request", description: problem });
+      return invalidRequest(problem);
     }
     const toolCalls = calls.filter(isToolCall);
     const firstTool = toolCalls[0];
@@ -192,6 +206,23 @@ export function createMcpAuth(options: McpAuthOptions): McpAuth {
       allowed.push({ id: call.id, tool: call.tool, rule: decision.rule });
     }
 
+    const metered = allowed.filter((call) => call.rule.units !== undefined);
+    const [meteredCall] = metered; // at most one: batchProblem refused more
+    if (meteredCall !== undefined && spend !== undefined) {
+      // The token's one report is claimed before the tool runs: a second call with it must not run uncounted.
+      let first: boolean;
+      try {
+        first = await spend(grant.jti, grant.expiresAt);
+      } catch {
+        await onRefusal?.({ kind: "usage", tool: meteredCall.tool, outcome: "unavailable" });
+        return usageUnavailable();
+      }
+      if (!first) {
+        await onRefusal?.({ kind: "usage", tool: meteredCall.tool, outcome: "spent" });
+        return spentToken(meteredCall.rule.useCases);
+      }
+    }
+
     const authInfo: McpAuthInfo = {
       token,
       clientId: grant.clientId,
@@ -200,12 +231,11 @@ export function createMcpAuth(options: McpAuthOptions): McpAuth {
       resource: new URL(resource),
       extra: { writ: grant },
     };
-    let response = await next(forward, { grant, authInfo });
+    let response = await next(request, { grant, authInfo });
 
     const listIds = calls.filter((c) => c.method === "tools/list").map((c) => c.id);
     if (toolsList === "usable" && listIds.length > 0) response = await hideUnusable(response, listIds, grant);
 
-    const metered = allowed.filter((call) => call.rule.units !== undefined);
     if (report === undefined || metered.length === 0) return response;
     const read = await readMessages(response);
     for (const call of metered) {
@@ -220,7 +250,7 @@ export function createMcpAuth(options: McpAuthOptions): McpAuth {
     return read.response;
   }
 
-  /** The broker counts one report per token: a token that already paid for a metered call is spent, and its result withheld. */
+  /** A token pays for one metered call: one that already made it is spent, and the call refused before it runs. */
   function spentToken(scope: readonly string[]): Response {
     return refuse(new WritVerifyError("ERR_WRIT_TOKEN_INACTIVE", "token already reported for a metered call"), scope);
   }

@@ -215,8 +215,55 @@ describe("per-argument rules", () => {
     const text = await auth().protect(toolCall("query_customers", { limit: "9999" }, await mcpToken()), server().next);
     expect(((await text.json()) as { result: { structuredContent: unknown } }).result.structuredContent).toMatchObject({
       error: "access_denied",
-      error_description: "argument limit must be a number (checked against max_rows)",
+      error_description: "argument limit must be a whole number from 0 (checked against max_rows)",
     });
+  });
+
+  it("refuses a negative, fractional or huge negative limit, which a database would read as no limit, without calling the tool", async () => {
+    for (const limit of [-1, 1.5, -1e308]) {
+      const { seen, next } = server();
+      const res = await auth().protect(toolCall("query_customers", { limit }, await mcpToken()), next);
+      expect(res.status).toBe(200);
+      const { result } = (await res.json()) as { result: { isError: boolean; structuredContent: Record<string, unknown> } };
+      expect(result.isError).toBe(true);
+      expect(result.structuredContent).toEqual({
+        error: "access_denied",
+        error_description: "argument limit must be a whole number from 0 (checked against max_rows)",
+        tool: "query_customers",
+        rule: { check: "at_most", argument: "limit", limit: "max_rows", granted: 50, value: limit },
+      });
+      expect(seen).toEqual([]);
+    }
+    const zero = server();
+    expect((await auth().protect(toolCall("query_customers", { limit: 0 }, await mcpToken()), zero.next)).status).toBe(200);
+    expect(zero.seen).toHaveLength(1);
+  });
+
+  it("refuses a call leaving out a required argument, with the call the token allows; optional ones may be left out", async () => {
+    const mcp = auth({
+      tools: {
+        ...TOOLS,
+        query_customers: { useCase: QUERY, action: "read", arguments: { limit: { atMost: "max_rows", required: true } } },
+      },
+    });
+    const { seen, next } = server();
+    const res = await mcp.protect(toolCall("query_customers", { country: "FR" }, await mcpToken()), next);
+    const { result } = (await res.json()) as { result: { isError: boolean; structuredContent: unknown } };
+    expect(result.isError).toBe(true);
+    expect(result.structuredContent).toEqual({
+      error: "access_denied",
+      error_description: "argument limit is required",
+      tool: "query_customers",
+      rule: { check: "required", argument: "limit" },
+      retry_with: { arguments: { country: "FR", limit: 50 } },
+    });
+    expect(seen).toEqual([]);
+    const optional = server();
+    expect((await auth().protect(toolCall("query_customers", { country: "FR" }, await mcpToken()), optional.next)).status).toBe(200);
+    expect(optional.seen).toHaveLength(1);
+    expect(() => auth({ tools: { t: { useCase: QUERY, arguments: { n: { atMost: "max_rows", required: "yes" as never } } } } })).toThrow(
+      /required/,
+    );
   });
 
   it("refuses a table outside the token's locations, naming the location needed and one it may read", async () => {
@@ -238,6 +285,32 @@ describe("per-argument rules", () => {
       isError: true,
       structuredContent: { error: "access_denied", tool: "drop_table", rule: { check: "declared" } },
     });
+    expect(seen).toEqual([]);
+  });
+});
+
+describe("request bodies", () => {
+  it("refuses a body past 4 MB sent without Content-Length 413, having read no more than the cap and one chunk", async () => {
+    const chunk = new Uint8Array(64 * 1024).fill(0x20);
+    let pulled = 0;
+    // 64 MB in all, handed out only as the middleware reads.
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          if (pulled >= 64 * 1024 * 1024) return controller.close();
+          pulled += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const request = new Request(MCP, { method: "POST", headers: { authorization: `Bearer ${await mcpToken()}` }, body });
+    expect(request.headers.get("content-length")).toBeNull();
+    const { seen, next } = server();
+    const res = await auth().protect(request, next);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({ error: "invalid_request", error_description: "request body too large" });
+    expect(pulled).toBeLessThanOrEqual(4 * 1024 * 1024 + chunk.byteLength);
     expect(seen).toEqual([]);
   });
 });
@@ -303,6 +376,56 @@ describe("usage reports", () => {
     expect(res.status).toBe(401);
     expect(await res.json()).toEqual({ error: "invalid_token", error_description: "the access token is no longer active" });
     expect(res.headers.get("www-authenticate")).toContain(`resource_metadata="${METADATA}"`);
+  });
+
+  it("runs a metered tool once per token: a second call is refused 401 invalid_token before the tool runs", async () => {
+    const broker = usageEndpoint({ status: "recorded" });
+    const mcp = metered(broker.fetch);
+    const token = await mcpToken();
+    const { seen, next } = server(rows);
+    expect((await mcp.protect(toolCall("query_customers", { limit: 12 }, token), next)).status).toBe(200);
+    const again = await mcp.protect(toolCall("query_customers", { limit: 12 }, token), next);
+    expect(again.status).toBe(401);
+    expect(await again.json()).toEqual({ error: "invalid_token", error_description: "the access token is no longer active" });
+    expect(seen).toHaveLength(1);
+    expect(broker.reports).toHaveLength(1);
+    // Unmetered methods still pass with the spent token.
+    expect((await mcp.protect(rpc("tools/list", {}, token), server({ tools: [] }).next)).status).toBe(200);
+  });
+
+  it("refuses a batch of two metered calls, or requests sharing an id, 400 Invalid Request, before the tool runs", async () => {
+    const broker = usageEndpoint({ status: "recorded" });
+    const mcp = metered(broker.fetch);
+    const token = await mcpToken();
+    const call = (id: number, limit: number) => ({
+      jsonrpc: "2.0",
+      id,
+      method: "tools/call",
+      params: { name: "query_customers", arguments: { limit } },
+    });
+    const cases: Array<[unknown[], string]> = [
+      [[call(7, 50), call(8, 50)], "Invalid Request: only one metered tool call per request: a token pays for one"],
+      // A cheap request answering under the metered call's id would be the result its units are read from.
+      [[call(7, 50), { jsonrpc: "2.0", id: 7, method: "ping" }], "Invalid Request: requests in one batch must have distinct ids"],
+      [[{ ...call(7, 50), id: undefined }], "Invalid Request: a metered tool call must have an id"],
+    ];
+    for (const [batch, message] of cases) {
+      const { seen, next } = server(rows);
+      const request = new Request(MCP, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: JSON.stringify(batch),
+      });
+      const res = await mcp.protect(request, next);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ jsonrpc: "2.0", id: null, error: { code: -32600, message } });
+      expect(seen).toEqual([]);
+    }
+    expect(broker.reports).toEqual([]);
+    // The token was not spent by the refused batches.
+    const { seen, next } = server(rows);
+    expect((await mcp.protect(toolCall("query_customers", { limit: 12 }, token), next)).status).toBe(200);
+    expect(seen).toHaveLength(1);
   });
 
   it("fails closed, 503, when the report cannot be made", async () => {
