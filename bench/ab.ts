@@ -14,7 +14,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEV_VARS } from "../scripts/dev-vars.ts";
 import { type LocalWorker, startLocalWorker } from "../scripts/local-broker.ts";
-import { type Grant, generateAgents, tokenRequestBodies, USE_CASE } from "./agents.ts";
+import { BUDGETED_USE_CASE, type Grant, generateAgents, tokenRequestBodies, USE_CASE } from "./agents.ts";
 import { writeBenchPolicy } from "./bench-policy.ts";
 import { cpuSeconds, machineBusySeconds, ownCpuSeconds, pinLoadGenerator, pinServer, threadCpuMs, workerdPids } from "./cpu.ts";
 import { runLoad } from "./load.ts";
@@ -29,6 +29,10 @@ const { values: args } = parseArgs({
     concurrency: { type: "string", default: "16" },
     grant: { type: "string", default: "token-exchange" },
     cold: { type: "boolean", default: false },
+    agents: { type: "string", default: "1" },
+    budgeted: { type: "boolean", default: false },
+    /** Seconds to keep counting the server's CPU after the load stops: work it deferred (audit forwarding) is its cost too. */
+    drain: { type: "string", default: "0" },
   },
 });
 if (!args.a || !args.b) throw new Error("usage: node bench/ab.ts --a <tree> --b <tree> [--rounds n] [--seconds s] [--concurrency c]");
@@ -40,7 +44,8 @@ const grant = args.grant as Grant;
 const BODIES_PER_SECOND = 3000;
 
 const pinning = pinLoadGenerator();
-const agents = generateAgents(1);
+const agents = generateAgents(Number(args.agents));
+const useCase = args.budgeted ? BUDGETED_USE_CASE : USE_CASE;
 const policy = await writeBenchPolicy(agents);
 const brokers: { name: "A" | "B"; worker: LocalWorker; pid: number }[] = [];
 try {
@@ -63,7 +68,7 @@ try {
     brokers.push({ name, worker, pid });
   }
   const load = async (broker: (typeof brokers)[number], duration: number) => {
-    const bodies = tokenRequestBodies(grant, agents, broker.worker.url, Math.ceil(BODIES_PER_SECOND * duration), USE_CASE);
+    const bodies = tokenRequestBodies(grant, agents, broker.worker.url, Math.ceil(BODIES_PER_SECOND * duration), useCase);
     const server = cpuSeconds(broker.pid);
     const own = ownCpuSeconds();
     const machine = machineBusySeconds();
@@ -74,34 +79,41 @@ try {
       durationSeconds: duration,
       bodies,
     });
+    if (Number(args.drain) > 0) await new Promise((r) => setTimeout(r, Number(args.drain) * 1000));
     const serverCpu = cpuSeconds(broker.pid) - server;
-    const others = (machineBusySeconds() - machine - serverCpu - (ownCpuSeconds() - own)) / result.seconds;
+    const others = (machineBusySeconds() - machine - serverCpu - (ownCpuSeconds() - own)) / (result.seconds + Number(args.drain));
     if (result.non2xx > 0 || result.errors > 0 || result.exhausted)
       throw new Error(`${broker.name}: ${result.non2xx} refusals, ${result.errors} errors${result.exhausted ? ", ran out of bodies" : ""}`);
-    return { rps: result.rps, cpuUs: (serverCpu / result.ok) * 1e6, others };
+    return { rps: result.rps, cpuUs: (serverCpu / result.ok) * 1e6, p90: result.latencyMs.p90, others };
   };
   if (args.cold) {
     await coldStarts();
     process.exit(0);
   }
   for (const broker of brokers) await load(broker, 2);
-  const ratios: { cpu: number; rps: number }[] = [];
-  console.log(`round | A CPU µs | B CPU µs | B÷A CPU | A req/s | B req/s | B÷A req/s | others (cores)`);
+  const ratios: { cpu: number; rps: number; p90: number; quiet: boolean }[] = [];
+  console.log(`round | A CPU µs | B CPU µs | B÷A CPU | A req/s | B req/s | B÷A req/s | A p90 | B p90 | B÷A p90 | others (cores)`);
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? brokers : [...brokers].reverse();
     const measured = new Map<string, Awaited<ReturnType<typeof load>>>();
     for (const broker of order) measured.set(broker.name, await load(broker, seconds));
     const a = measured.get("A") as Awaited<ReturnType<typeof load>>;
     const b = measured.get("B") as Awaited<ReturnType<typeof load>>;
-    ratios.push({ cpu: b.cpuUs / a.cpuUs, rps: b.rps / a.rps });
+    ratios.push({ cpu: b.cpuUs / a.cpuUs, rps: b.rps / a.rps, p90: b.p90 / a.p90, quiet: Math.max(a.others, b.others) <= 0.3 });
     console.log(
-      `${round + 1} | ${a.cpuUs.toFixed(0)} | ${b.cpuUs.toFixed(0)} | ${(b.cpuUs / a.cpuUs).toFixed(3)} | ${a.rps.toFixed(0)} | ${b.rps.toFixed(0)} | ${(b.rps / a.rps).toFixed(3)} | ${a.others.toFixed(2)} / ${b.others.toFixed(2)}`,
+      `${round + 1} | ${a.cpuUs.toFixed(0)} | ${b.cpuUs.toFixed(0)} | ${(b.cpuUs / a.cpuUs).toFixed(3)} | ${a.rps.toFixed(0)} | ${b.rps.toFixed(0)} | ${(b.rps / a.rps).toFixed(3)} | ${a.p90.toFixed(1)} | ${b.p90.toFixed(1)} | ${(b.p90 / a.p90).toFixed(3)} | ${a.others.toFixed(2)} / ${b.others.toFixed(2)}`,
     );
   }
   console.log(
     `median B÷A over ${rounds} rounds (${grant}, c${concurrency}): CPU per token ${median(ratios.map((r) => r.cpu)).toFixed(3)}×, ` +
-      `req/s ${median(ratios.map((r) => r.rps)).toFixed(3)}×`,
+      `req/s ${median(ratios.map((r) => r.rps)).toFixed(3)}×, p90 ${median(ratios.map((r) => r.p90)).toFixed(3)}× (agents ${agents.length}${args.budgeted ? ", budgeted" : ""})`,
   );
+  const quiet = ratios.filter((r) => r.quiet);
+  if (quiet.length > 0)
+    console.log(
+      `median B÷A over the ${quiet.length} quiet rounds (others ≤ 0.3 core on both sides): CPU per token ${median(quiet.map((r) => r.cpu)).toFixed(3)}×, ` +
+        `req/s ${median(quiet.map((r) => r.rps)).toFixed(3)}×, p90 ${median(quiet.map((r) => r.p90)).toFixed(3)}×`,
+    );
 } finally {
   await Promise.allSettled(brokers.map((broker) => broker.worker.dispose()));
   await policy.dispose();

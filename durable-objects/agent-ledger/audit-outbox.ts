@@ -6,10 +6,18 @@ import type { AuditLog } from "../audit-log.ts";
 /** Audit events forwarded per call to an audit shard. */
 const FORWARD_BATCH = 256;
 /**
- * How long an issued token's audit event waits in the outbox for others to share its forwarding call. Under load
- * that turns one call per token into one per window; the event itself is already durable in the outbox.
+ * How long an issued token's audit event waits in the outbox for others to share its forwarding call, after a quiet
+ * spell. Under load that turns one call per token into one per window; the event itself is already durable in the
+ * outbox.
  */
 const FORWARD_DELAY_MS = 1_000;
+/**
+ * While an agent keeps issuing, forwarding runs at most this often unless a full batch waits (issue #15). Spread over
+ * many agents each ledger has only a few events a second, and every forwarding call costs its shard a serialised
+ * append with a transaction of its own: paced, they share those costs five times better. The cost is freshness only:
+ * `/admin/audit` shows a token up to this much later; its event is durable in the outbox from the token's commit on.
+ */
+const FORWARD_INTERVAL_MS = 5_000;
 /** When forwarding fails, the alarm tries again this much later; the events wait, durable, in the outbox. */
 const FORWARD_RETRY_MS = 30_000;
 
@@ -24,6 +32,10 @@ export class AuditOutbox {
   readonly #wakeAt: (at: number) => void;
   #forwarding: Promise<void> | undefined;
   #forwardTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the last forwarding run started (epoch ms), for FORWARD_INTERVAL_MS. */
+  #forwardedAt = 0;
+  /** Events committed since the last forwarding run started (may overcount after a rollback: it only paces). */
+  #waiting = 0;
   /**
    * Outbox events up to this seq are in their shards. Their rows are deleted by the next write transaction
    * (no commit of their own); forgotten on eviction, in which case the shard skips the re-sent events.
@@ -50,13 +62,30 @@ export class AuditOutbox {
     this.#sql.exec("INSERT INTO audit_outbox (shard, body) VALUES (?, ?)", shardOf(event.agent, event.ts), JSON.stringify(event));
   }
 
-  /** After the commit: forwards within FORWARD_DELAY_MS, with whatever else is written meanwhile. */
+  /**
+   * After the commit of one event: forwards it with whatever else is written meanwhile, within FORWARD_DELAY_MS after
+   * a quiet spell, otherwise FORWARD_INTERVAL_MS after the last run, and at once when a full batch waits.
+   */
   schedule(): void {
-    this.#forwardTimer ??= setTimeout(() => {
+    this.#waiting += 1;
+    if (this.#waiting >= FORWARD_BATCH && !this.#forwarding) {
+      clearTimeout(this.#forwardTimer);
       this.#forwardTimer = undefined;
-      if (this.#forwarding) this.schedule();
+      void this.#forward();
+      return;
+    }
+    this.#arm();
+  }
+
+  #arm(): void {
+    if (this.#forwardTimer) return;
+    const now = Date.now();
+    const delay = Math.max(FORWARD_DELAY_MS, this.#forwardedAt + FORWARD_INTERVAL_MS - now);
+    this.#forwardTimer = setTimeout(() => {
+      this.#forwardTimer = undefined;
+      if (this.#forwarding) this.#arm();
       else void this.#forward();
-    }, FORWARD_DELAY_MS);
+    }, delay);
   }
 
   /** For the alarm: forwards what is left, then deletes every forwarded row. */
@@ -73,10 +102,13 @@ export class AuditOutbox {
 
   /**
    * Sends the outbox's audit events to their shards, oldest first; their rows go with the next write. One run at a
-   * time, at most every FORWARD_DELAY_MS, so under load one call carries many events.
+   * time, paced by `schedule`, so under load one call carries many events.
    */
   #forward(): Promise<void> {
-    this.#forwarding ??= (async () => {
+    if (this.#forwarding) return this.#forwarding;
+    this.#forwardedAt = Date.now();
+    this.#waiting = 0;
+    this.#forwarding = (async () => {
       try {
         while ((await this.#forwardBatch()) === FORWARD_BATCH);
       } catch (error) {

@@ -11,8 +11,8 @@ import type { AuditEvent } from "../../schemas/audit.ts";
  */
 
 const NOW = Date.now();
-/** Forwarding waits up to a second for company (FORWARD_DELAY_MS); tests wait for it, bounded. */
-const FORWARDED = { timeout: 5_000, interval: 50 } as const;
+/** Forwarding waits up to a second for company after a quiet spell, up to five while events keep coming (FORWARD_DELAY_MS, FORWARD_INTERVAL_MS); tests wait for it, bounded. */
+const FORWARDED = { timeout: 10_000, interval: 50 } as const;
 const agentName = () => `outbox-${crypto.randomUUID().slice(0, 8)}`;
 const charge = (): Charge => ({ jti: crypto.randomUUID(), useCaseId: "crm.customers.read", units: {}, expiresAt: NOW + 300_000 });
 const proof = () => ({ jti: crypto.randomUUID(), expiresAt: Math.floor(NOW / 1000) + 120 });

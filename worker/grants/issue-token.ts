@@ -3,6 +3,7 @@ import { type BudgetRule, tokenUnits } from "../../core/budgets/budget-rules.ts"
 import { assertNever, fail, type Reason, type Result } from "../../core/refusals.ts";
 import { accessTokenClaims } from "../../core/tokens/access-token-claims.ts";
 import type { IssueResult, ParentToken, ProofUse } from "../../durable-objects/agent-ledger.ts";
+import { uuidV7 } from "../../lib/ids.ts";
 import type { ActClaim, ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import type { AuditEvent } from "../../schemas/audit.ts";
@@ -53,7 +54,8 @@ export async function issueToken(
   facts: Outcome,
   minting: Minting,
 ): Promise<GrantOutcome<Issued>> {
-  const jti = crypto.randomUUID();
+  // Time-ordered: the ledger keys the agent's tokens by jti, so each insert lands at the end of its table (issue #15).
+  const jti = uuidV7(ctx.now.getTime());
   const issued = await mintToken(grant, ctx, minting, jti, agent);
   const issuedFacts: Outcome = { ...facts, decision: "issued", token_jti: jti };
   const event = auditEventOf({ ...issuedFacts, event: ctx.audit.event }, ctx.audit.meta, 200, ctx.now.getTime());
