@@ -1,10 +1,18 @@
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  jwtVerify,
+} from "jose";
 import {
   ACCESS_TOKEN_TYP,
   type AccessTokenClaims,
-  AccessTokenClaimsSchema,
   type ApprovalClaim,
   actorChain,
+  parseAccessTokenClaims,
 } from "../schemas/access-token.ts";
 import { readAuthorization } from "./bearer.ts";
 import { checkDpopBinding, type DpopPresentation } from "./dpop.ts";
@@ -125,6 +133,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const { issuer, audience, algorithms, clockToleranceSeconds, maxTokenAgeSeconds, maxActors } = resolved;
   const introspect = resolved.introspection === undefined ? undefined : createIntrospector(resolved.introspection);
 
+  // Built once: the same for every token, and jose reads it without keeping or changing it.
+  const joseOptions: JWTVerifyOptions = Object.freeze({
+    algorithms,
+    issuer,
+    audience,
+    // RFC 9068 §4: refuses ID tokens, agent assertions and other JWTs the same keys might have signed.
+    typ: ACCESS_TOKEN_TYP,
+    clockTolerance: clockToleranceSeconds,
+    requiredClaims: REQUIRED_CLAIMS,
+    ...(maxTokenAgeSeconds === undefined ? {} : { maxTokenAge: maxTokenAgeSeconds }),
+  });
+
   async function verify(token: string, verifyOptions: VerifyOptions = {}): Promise<WritGrant> {
     const scopes = verifyOptions.scope === undefined ? undefined : requiredScopes(verifyOptions.scope, "scope");
     if (typeof token !== "string" || token.length === 0) throw new WritVerifyError("ERR_WRIT_TOKEN_MISSING", "no token");
@@ -133,16 +153,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, getKey, {
-        algorithms,
-        issuer,
-        audience,
-        // RFC 9068 §4: refuses ID tokens, agent assertions and other JWTs the same keys might have signed.
-        typ: ACCESS_TOKEN_TYP,
-        clockTolerance: clockToleranceSeconds,
-        requiredClaims: REQUIRED_CLAIMS,
-        ...(maxTokenAgeSeconds === undefined ? {} : { maxTokenAge: maxTokenAgeSeconds }),
-      }));
+      ({ payload } = await jwtVerify(token, getKey, joseOptions));
     } catch (error) {
       throw fromJoseError(error);
     }
@@ -218,7 +229,7 @@ function jwksFetch(fetchImpl: JwksFetch): JwksFetch {
 
 /** Past the signature: the claims must have Writ's shape and agree with each other. */
 function grantFrom(payload: unknown): WritGrant {
-  const parsed = AccessTokenClaimsSchema.safeParse(payload);
+  const parsed = parseAccessTokenClaims(payload);
   if (!parsed.success) {
     // Paths and zod's messages only: a zod dump could echo claim values into logs.
     const detail = parsed.error.issues.map((issue) => `${issue.path.join(".") || "claims"}: ${issue.message}`).join("; ");
