@@ -1,6 +1,6 @@
 // Usage: npm run workload-token -- <github|kubernetes|spiffe> <subject> [--exchange <use-case>]
 // Prints a token from the dev workload issuer, shaped like a GitHub Actions, Kubernetes or SPIFFE token (local
-// development only: its private key is public, core/identity/federation-dev-issuer-key.json). With --exchange it also trades
+// development only: its private key is public, core/identity/fixtures/dev-workload-issuer-key.json). With --exchange it also trades
 // the token at the local broker (RFC 8693 token exchange) for a Writ token, as the workload would.
 //   npm run workload-token -- github acme/support-bot
 //   npm run workload-token -- kubernetes billing/billing-agent --exchange crm.customers.read

@@ -1,11 +1,11 @@
 import { importJWK, type JWK, type JWTPayload, SignJWT } from "jose";
 import type { TrustedIssuer } from "../../schemas/trusted-issuer.ts";
-import devIssuerKey from "./federation-dev-issuer-key.json" with { type: "json" };
+import devIssuerKey from "./fixtures/dev-workload-issuer-key.json" with { type: "json" };
 
 /**
  * The dev workload issuer (local development only, like the dev outbox): it mints tokens shaped like those of
  * GitHub Actions, Kubernetes and SPIFFE, so that federated workload identity can be tried without any of them.
- * Its private key is a public test fixture (core/identity/federation-dev-issuer-key.json), so a policy that trusts it
+ * Its private key is a public test fixture (core/identity/fixtures/dev-workload-issuer-key.json), so a policy that trusts it
  * trusts anyone: `policy:check` must refuse it outside local development, as it refuses the demo agents' keys.
  * Served by worker/routes/dev-workload-issuer.ts, used by `npm run workload-token` and the tests.
  */

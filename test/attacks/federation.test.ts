@@ -14,7 +14,7 @@ import {
   devWorkloadClaims,
   mintDevWorkloadToken,
 } from "../../core/identity/federation-dev-issuer.ts";
-import devIssuerKey from "../../core/identity/federation-dev-issuer-key.json" with { type: "json" };
+import devIssuerKey from "../../core/identity/fixtures/dev-workload-issuer-key.json" with { type: "json" };
 import worker from "../../worker/index.ts";
 import { assertionFor, ISSUER } from "../support/assertions.ts";
 import { CUSTOMERS_READ } from "../support/demo-policy.ts";
