@@ -14,7 +14,7 @@ import type { AuthenticatedAgent } from "../grants/authenticate-agent.ts";
 import { authenticateAgent, unverifiedClaim } from "../grants/authenticate-agent.ts";
 import { type GrantContext, type GrantOutcome, withFacts } from "../grants/grant-context.ts";
 import { replayReason } from "../grants/issue-token.ts";
-import { requestedUseCaseId, useCaseRequest } from "../grants/use-case-grant.ts";
+import { requestedUseCaseId, useCaseRequest } from "../grants/use-case-request.ts";
 import { composeApprovalEmail, sendApprovalEmail } from "./approval-email.ts";
 
 /** CIBA §7.3 default; the broker answers `slow_down` (+5 s) to agents that poll faster. */

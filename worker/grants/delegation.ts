@@ -8,10 +8,10 @@ import { actorChain } from "../../schemas/access-token.ts";
 import { GRANT_TYPE, TOKEN_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
 import { auditable } from "../audit/audit-trail.ts";
 import { authenticateActor, unverifiedClaim } from "./authenticate-agent.ts";
-import { requestedUseCaseId, useCaseRequest } from "./delegation-request.ts";
 import { verifySubjectToken } from "./delegation-subject.ts";
 import { type GrantContext, type GrantOutcome, withFacts } from "./grant-context.ts";
 import { chargeLedger, dpopRequirement, type Issued, type IssuingAgent, ledgerRefusal, mintToken, withDpopProof } from "./issue-token.ts";
+import { requestedUseCaseId, useCaseRequest } from "./use-case-request.ts";
 
 /**
  * A token exchange is a delegation when its subject_token is a Writ access token (RFC 8693 §3 `…:access_token`)

@@ -5,11 +5,9 @@ import { fail } from "../../core/refusals.ts";
 import { GRANT_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
 import { authenticateAgent, unverifiedClaim } from "./authenticate-agent.ts";
 import { delegationGrant, isDelegationRequest } from "./delegation.ts";
-import { requestedUseCaseId, useCaseRequest } from "./delegation-request.ts";
 import { type GrantContext, type GrantOutcome, withFacts } from "./grant-context.ts";
 import { dpopRequirement, type Issued, issueToken, withDpopProof } from "./issue-token.ts";
-
-export { requestedUseCaseId, useCaseRequest };
+import { requestedUseCaseId, useCaseRequest } from "./use-case-request.ts";
 
 /**
  * Token exchange (RFC 8693) and client_credentials: authenticate, decide, burn the proofs (the DPoP proof's too), sign.

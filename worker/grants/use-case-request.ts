@@ -1,7 +1,7 @@
 import type { UseCaseRequest } from "../../core/policy/decide.ts";
 import type { TokenRequest } from "../../schemas/token-request.ts";
 
-// What a token request asks for, shared by the plain and the delegated grant (and re-exported by use-case-grant.ts).
+// What a token request asks for, shared by the plain and the delegated grant and by CIBA's bc-authorize.
 
 export function useCaseRequest(request: Omit<TokenRequest, "grant_type">): UseCaseRequest {
   return {
