@@ -1,7 +1,7 @@
 import { decodeJwt } from "jose";
 import type { Outcome } from "../../core/audit/outcome.ts";
 import { type AssertionExpectations, type AssertionResult, verifyAgentAssertion } from "../../core/identity/agent-assertion.ts";
-import { claimedTrustedIssuer, type FederatedIdentity, looksLikeIssuerUrl } from "../../core/identity/federation.ts";
+import { type CompiledIssuer, claimedTrustedIssuer, type FederatedIdentity, looksLikeIssuerUrl } from "../../core/identity/federation.ts";
 import type { CompiledPolicy } from "../../core/policy/compile-policy.ts";
 import { fail, ok, type Result } from "../../core/refusals.ts";
 import type { ProofUse } from "../../durable-objects/agent-ledger.ts";
@@ -52,18 +52,11 @@ export async function authenticateAgent(request: TokenRequest, ctx: Context): Pr
   // A token whose `iss` is a trusted workload issuer is that issuer's to vouch for; anything else is an agent's own assertion.
   const trusted = claimedTrustedIssuer(request.subject_token, federationOf(ctx.policy));
   if (trusted !== undefined) {
-    const workload = await verifyFederated(request.subject_token, trusted, ctx.now);
-    if (!workload.ok) {
-      if (workload.failure === "issuer_unreachable")
-        return fail({ code: "issuer_unreachable", issuer: trusted.issuer, detail: workload.detail ?? "unreachable" });
-      return fail({ code: "subject_token_invalid", failure: workload.failure, detail: workload.detail });
-    }
-    const { agentId, proof } = workload.value;
+    const workload = await workloadAgent(request.subject_token, trusted, "subject_token", ctx.now);
+    if (!workload.ok) return workload;
     const claimedClient = client.value?.agentId ?? request.client_id;
-    if (claimedClient !== undefined && claimedClient !== agentId) return fail({ code: "subject_client_mismatch" });
-    const proofs = [...(client.value?.proofs ?? [])];
-    if (proof !== undefined) proofs.push({ ...proof, source: "subject_token" });
-    return ok({ agentId, proofs, federated: workload.value });
+    if (claimedClient !== undefined && claimedClient !== workload.value.agentId) return fail({ code: "subject_client_mismatch" });
+    return ok({ ...workload.value, proofs: [...(client.value?.proofs ?? []), ...workload.value.proofs] });
   }
 
   if (request.subject_token_type !== TOKEN_TYPE.jwt)
@@ -108,14 +101,9 @@ export async function authenticateActor(request: TokenRequest, ctx: Context): Pr
   const trusted = claimedTrustedIssuer(request.actor_token, federationOf(ctx.policy));
   let actor: AuthenticatedAgent;
   if (trusted !== undefined) {
-    const workload = await verifyFederated(request.actor_token, trusted, ctx.now);
-    if (!workload.ok) {
-      if (workload.failure === "issuer_unreachable")
-        return fail({ code: "issuer_unreachable", issuer: trusted.issuer, detail: workload.detail ?? "unreachable" });
-      return fail({ code: "actor_token_invalid", failure: workload.failure, detail: workload.detail });
-    }
-    const { agentId, proof } = workload.value;
-    actor = { agentId, proofs: proof === undefined ? [] : [{ ...proof, source: "actor_token" }], federated: workload.value };
+    const workload = await workloadAgent(request.actor_token, trusted, "actor_token", ctx.now);
+    if (!workload.ok) return workload;
+    actor = workload.value;
   } else {
     if (request.actor_token_type !== TOKEN_TYPE.jwt)
       return fail({ code: "unsupported_token_type", parameter: "actor_token_type", value: request.actor_token_type });
@@ -141,6 +129,27 @@ async function authenticateClient(request: TokenRequest, ctx: Context): Promise<
   if (!verified.ok) return fail({ code: "client_assertion_invalid", failure: verified.failure, detail: verified.detail });
   const { agentId, jti, expiresAt } = verified.value;
   return ok({ agentId, proofs: [{ jti, expiresAt, source: "client_assertion" }], assertion: verified });
+}
+
+/**
+ * The agent a workload token maps to, as the parameter that carried it: a bad token is refused as that parameter
+ * (`subject_token_invalid` or `actor_token_invalid`), an issuer whose keys cannot be fetched as `issuer_unreachable`.
+ */
+async function workloadAgent(
+  jwt: string,
+  trusted: CompiledIssuer,
+  source: "subject_token" | "actor_token",
+  now: Date,
+): Promise<Result<AuthenticatedAgent>> {
+  const workload = await verifyFederated(jwt, trusted, now);
+  if (!workload.ok) {
+    if (workload.failure === "issuer_unreachable")
+      return fail({ code: "issuer_unreachable", issuer: trusted.issuer, detail: workload.detail ?? "unreachable" });
+    const refused = { failure: workload.failure, detail: workload.detail };
+    return fail(source === "subject_token" ? { code: "subject_token_invalid", ...refused } : { code: "actor_token_invalid", ...refused });
+  }
+  const { agentId, proof } = workload.value;
+  return ok({ agentId, proofs: proof === undefined ? [] : [{ ...proof, source }], federated: workload.value });
 }
 
 function expectations(ctx: Context): AssertionExpectations {
