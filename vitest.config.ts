@@ -15,7 +15,10 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { ...DEV_VARS } },
+            // The pool runs the broker's requests inside a Durable Object, where one request's promise cannot wake
+            // another's, so each token request calls its ledger alone here; test/e2e/ledger-batching.test.ts runs
+            // the batched path in a real workerd broker.
+            miniflare: { bindings: { ...DEV_VARS, LEDGER_BATCHING: "off" } },
           }),
         ],
         // WRIT_POLICY runs the suite against another policy, as it starts and deploys the broker with one.

@@ -28,6 +28,10 @@ export type IssueResult =
   | { ok: false; reason: "budget"; budget: string; retryAfterSeconds: number }
   /** Delegation: the subject token this one is derived from is no longer active (revoked, or before the kill switch). */
   | { ok: false; reason: "parent_inactive" };
+/** The arguments of one `issue` call, as `issueMany` takes them. */
+export type IssueCall = { proofs: ProofUse[]; charge: Charge; rules: BudgetRule[]; now: number; audit?: AuditEvent; parent?: ParentToken };
+/** One answer of `issueMany`: the call's result, or the message of the error it alone threw. */
+export type IssueAnswer = IssueResult | { ok: false; reason: "thrown"; message: string };
 /** Delegation (docs/delegation.md): the subject token a delegated token is derived from, checked in the subject's ledger. */
 export type ParentToken = { jti: string; issuedAtSeconds: number };
 /** How long after its issue a delegated token's hold may be given back: the one request's lifetime, with room to spare. */
@@ -100,6 +104,26 @@ export class AgentLedger extends DurableObject<LedgerBindings> {
     const result = await this.#group.run(() => this.#issueNow(proofs, charge, rules, now, audit, parent));
     if (result.ok && audit) this.#outbox.schedule();
     return result;
+  }
+
+  /**
+   * Several `issue` calls in one round trip (the edge batches concurrent token requests of one agent, issue #15):
+   * each is the same call as `issue`, in order, sharing the group's commit, and gets its own answer; a call that
+   * throws (a bug) fails alone, its error's message in place of its answer.
+   */
+  issueMany(calls: IssueCall[]): Promise<IssueAnswer[]> {
+    return Promise.all(
+      calls.map((call) =>
+        this.issue(call.proofs, call.charge, call.rules, call.now, call.audit, call.parent).then(
+          (result): IssueAnswer => result,
+          (error: unknown): IssueAnswer => ({
+            ok: false,
+            reason: "thrown",
+            message: error instanceof Error ? error.message : String(error),
+          }),
+        ),
+      ),
+    );
   }
 
   #issueNow(

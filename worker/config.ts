@@ -23,6 +23,12 @@ export type Config = {
   /** Access in front of the admin API (ACCESS_TEAM_DOMAIN + ADMIN_ACCESS_AUD) and who may use it (ADMIN_EMAILS, lower-cased). */
   adminAccess: { settings: AccessSettings; emails: ReadonlySet<string> } | undefined;
   auditRetentionDays: number;
+  /**
+   * Concurrent token requests of one agent share one ledger round trip (worker/grants/ledger-issue.ts). On unless
+   * LEDGER_BATCHING is "off", which only the workers test pool sets: it runs the broker's requests inside a Durable
+   * Object, where one request's promise cannot wake another's.
+   */
+  ledgerBatching: boolean;
 };
 
 const baseUrl = z.url({ protocol: /^https?$/ }).refine((url) => !url.endsWith("/") && !url.includes("?") && !url.includes("#"), {
@@ -61,6 +67,7 @@ const ConfigSchema = z.object({
   DEV_OUTBOX: z.enum(["true", "false"]).default("false"),
   SIGNING_ALG: z.enum(SIGNING_ALGORITHMS).default("ES256"),
   DEV_SIGNING_KEY_ALLOWED: z.enum(["true", "false"]).default("false"),
+  LEDGER_BATCHING: z.enum(["on", "off"]).default("on"),
   // Compared byte for byte, never trimmed: an empty value counts as unset.
   ADMIN_TOKEN: z
     .string()
@@ -83,6 +90,7 @@ export type ConfigSource = Pick<WritEnv, "ISSUER"> &
       | "DEV_OUTBOX"
       | "SIGNING_ALG"
       | "DEV_SIGNING_KEY_ALLOWED"
+      | "LEDGER_BATCHING"
       | "ADMIN_TOKEN"
       | "SERVICE_CREDENTIALS"
       | "ACCESS_TEAM_DOMAIN"
@@ -124,6 +132,7 @@ export function readConfig(env: ConfigSource): Config {
     approvalOrigin: vars.APPROVAL_ORIGIN ?? issuer,
     approvalFrom: vars.APPROVAL_FROM,
     devOutbox: vars.DEV_OUTBOX === "true",
+    ledgerBatching: vars.LEDGER_BATCHING === "on",
     adminToken: vars.ADMIN_TOKEN,
     serviceCredentials: new Map(Object.entries(vars.SERVICE_CREDENTIALS ?? {})),
     approverAccess: accessSettings({ ACCESS_TEAM_DOMAIN: vars.ACCESS_TEAM_DOMAIN, ACCESS_AUD: vars.ACCESS_AUD }),

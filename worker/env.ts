@@ -22,6 +22,8 @@ export interface WritEnv {
   APPROVAL_FROM: string;
   /** "true" keeps every sent approval email for GET /dev/outbox. Local development only. */
   DEV_OUTBOX?: string;
+  /** "off" sends each token's ledger call alone instead of batching concurrent ones of an agent (test pool only). */
+  LEDGER_BATCHING?: string;
   /** Bearer secret for /admin/* (`wrangler secret put ADMIN_TOKEN`). */
   ADMIN_TOKEN?: string;
   /** JSON `{"<service audience>": "<bearer secret>"}`: downstream services' credentials for /introspect, /revoke and /usage. */

@@ -32,6 +32,8 @@ export type Outcome = {
   /** Facts for the log line only. */
   grant_type?: string;
   expires_in?: number;
+  /** How many token requests shared the ledger round trip of this one (worker/grants/ledger-issue.ts). */
+  ledger_batch?: number;
   active?: boolean;
   by?: string;
   over_limit?: string;

@@ -89,7 +89,7 @@ export async function delegationGrant(request: TokenRequest, ctx: GrantContext):
   if (!precheck.ok) return withFacts(ledgerRefusal(precheck, acting), facts);
   const issued = await mintToken(requestedToken, ctx, { keys, tokenExchange: true, act, ...(ctx.dpop && { jkt: ctx.dpop.jkt }) }, jti, {});
   const subjectRules = budgetRules(subject, grant.useCase);
-  const held = await chargeLedger(ctx.env, { agentId: subject.id, proofs: [] }, requestedToken, subjectRules, jti, now, undefined, {
+  const held = await chargeLedger(ctx, { agentId: subject.id, proofs: [] }, requestedToken, subjectRules, jti, now, undefined, {
     actor: actor.value.agentId,
     parent: { jti: decided.value.parentJti, issuedAtSeconds: parent.value.iat },
   });
@@ -99,7 +99,7 @@ export async function delegationGrant(request: TokenRequest, ctx: GrantContext):
   const event = auditEventOf({ ...issuedFacts, event: ctx.audit.event }, ctx.audit.meta, 200, now.getTime());
   const checked = event && auditable(event);
   const charged = await chargeLedger(
-    ctx.env,
+    ctx,
     acting,
     requestedToken,
     actorRules,
@@ -114,7 +114,10 @@ export async function delegationGrant(request: TokenRequest, ctx: GrantContext):
     await releaseHold(ctx, subject.id, jti, subjectRules);
     return withFacts(charged, facts);
   }
-  return withFacts({ ok: true, value: issued }, { ...issuedFacts, expires_in: grant.ttlSeconds, recorded: charged.value.audited });
+  return withFacts(
+    { ok: true, value: issued },
+    { ...issuedFacts, expires_in: grant.ttlSeconds, recorded: charged.value.audited, ledger_batch: charged.value.batch },
+  );
 }
 
 /** Step 3: give the subject's hold back. A failure leaves the subject charged (never the other way round), so it is logged, not thrown. */

@@ -22,6 +22,10 @@ export type GrantContext = {
   audit: { event: AuditEventType; meta: RequestMeta };
   /** The request's checked DPoP proof (RFC 9449), when it sent one: the token is bound to its key, its jti burnt with the token. */
   dpop?: TokenRequestProof;
+  /** `ctx.waitUntil` of the request, where the runtime offers one: work others wait for must outlive a disconnect. */
+  waitUntil?: (work: Promise<unknown>) => void;
+  /** Whether this request's ledger call may share a round trip with others of its agent (`Config.ledgerBatching`). */
+  batchLedgerCalls: boolean;
 };
 
 /**

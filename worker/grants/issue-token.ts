@@ -2,18 +2,18 @@ import { auditEventOf, type Outcome } from "../../core/audit/outcome.ts";
 import { type BudgetRule, tokenUnits } from "../../core/budgets/budget-rules.ts";
 import { assertNever, fail, type Reason, type Result } from "../../core/refusals.ts";
 import { accessTokenClaims } from "../../core/tokens/access-token-claims.ts";
-import type { IssueResult, ParentToken, ProofUse } from "../../durable-objects/agent-ledger.ts";
+import type { IssueCall, IssueResult, ParentToken, ProofUse } from "../../durable-objects/agent-ledger.ts";
 import { uuidV7 } from "../../lib/ids.ts";
 import type { ActClaim, ApprovalClaim } from "../../schemas/access-token.ts";
 import type { RequestedGrant } from "../../schemas/approval.ts";
 import type { AuditEvent } from "../../schemas/audit.ts";
 import { TOKEN_TYPE } from "../../schemas/token-request.ts";
 import { auditable } from "../audit/audit-trail.ts";
-import type { WritEnv } from "../env.ts";
 import { signAccessToken } from "../tokens/access-token.ts";
 import type { ActiveKeys } from "../tokens/signing-keys.ts";
 import type { AuthenticatedAgent, ProofSource } from "./authenticate-agent.ts";
 import { type GrantContext, type GrantOutcome, withFacts } from "./grant-context.ts";
+import { issueInLedger } from "./ledger-issue.ts";
 
 /** The agent a token is issued to and the proofs its ledger burns with it: identity proofs and the DPoP proof, if any. */
 export type IssuingAgent = {
@@ -62,10 +62,13 @@ export async function issueToken(
   const checked = event && auditable(event);
   // The ledger forwards to its own agent's shards only: each shard then has one ledger (one seq space) feeding it.
   const ledgerEvent = checked?.agent === agent.agentId ? checked : undefined;
-  const charged = await chargeLedger(ctx.env, agent, grant, rules, jti, ctx.now, ledgerEvent);
+  const charged = await chargeLedger(ctx, agent, grant, rules, jti, ctx.now, ledgerEvent);
   if (!charged.ok) return withFacts(charged, facts);
   // Only the ledger's word counts: an object still running older code would ignore the event and say nothing.
-  return withFacts({ ok: true, value: issued }, { ...issuedFacts, expires_in: grant.ttlSeconds, recorded: charged.value.audited });
+  return withFacts(
+    { ok: true, value: issued },
+    { ...issuedFacts, expires_in: grant.ttlSeconds, recorded: charged.value.audited, ledger_batch: charged.value.batch },
+  );
 }
 
 /**
@@ -74,7 +77,7 @@ export async function issueToken(
  * ledger the subject token, which must still be active there (docs/delegation.md).
  */
 export async function chargeLedger(
-  env: WritEnv,
+  ctx: Pick<GrantContext, "env" | "waitUntil" | "batchLedgerCalls">,
   agent: IssuingAgent,
   grant: RequestedGrant,
   rules: BudgetRule[],
@@ -82,17 +85,24 @@ export async function chargeLedger(
   now: Date,
   audit: AuditEvent | undefined,
   delegation: { actor?: string; actedFor?: string; parent?: ParentToken } = {},
-): Promise<Result<{ audited: boolean }>> {
+): Promise<Result<{ audited: boolean; batch: number }>> {
   const { parent, ...parties } = delegation;
-  const result = await env.AGENT_LEDGER.getByName(agent.agentId).issue(
-    agent.proofs.map(({ jti, expiresAt }) => ({ jti, expiresAt })),
-    { jti, useCaseId: grant.useCaseId, units: tokenUnits(grant.limits), expiresAt: now.getTime() + grant.ttlSeconds * 1000, ...parties },
+  const call: IssueCall = {
+    proofs: agent.proofs.map(({ jti, expiresAt }) => ({ jti, expiresAt })),
+    charge: {
+      jti,
+      useCaseId: grant.useCaseId,
+      units: tokenUnits(grant.limits),
+      expiresAt: now.getTime() + grant.ttlSeconds * 1000,
+      ...parties,
+    },
     rules,
-    now.getTime(),
-    audit,
-    parent,
-  );
-  if (result.ok) return { ok: true, value: { audited: result.audited === true } };
+    now: now.getTime(),
+  };
+  if (audit !== undefined) call.audit = audit;
+  if (parent !== undefined) call.parent = parent;
+  const { result, batch } = await issueInLedger(ctx, agent.agentId, call);
+  if (result.ok) return { ok: true, value: { audited: result.audited === true, batch } };
   return ledgerRefusal(result, agent);
 }
 

@@ -18,6 +18,13 @@ export function grantContext(c: Context<AppEnv>, event: AuditEventType): GrantCo
     keys: () => activeKeys(c.env, config),
     now: nowOf(c),
     audit: { event, meta: requestMeta(c) },
+    batchLedgerCalls: config.ledgerBatching,
+    waitUntil: (work) => {
+      // A bare app.request in unit tests has no execution context: the work then simply runs.
+      try {
+        c.executionCtx.waitUntil(work);
+      } catch {}
+    },
   };
 }
 

@@ -1,0 +1,129 @@
+/** One item's answer within a batch: its value, or the error that item alone failed with. */
+export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
+
+/**
+ * How the caller that opens a batch sends it, and how it keeps its own request alive until the batch settles:
+ * every caller passes its own, and only the opener's is used, so the round trip belongs to a request that waits for
+ * it (an I/O object of one request cannot be used by another in Workers).
+ */
+export type BatchIo<A, R> = {
+  send: (items: A[]) => Promise<Settled<R>[]>;
+  /** `ctx.waitUntil`: a client that disconnects must not cancel a round trip other callers wait for. */
+  keepAlive?: (settled: Promise<unknown>) => void;
+};
+
+/** How often a waiting batch's opener looks whether the round trip ahead of it has returned (ms). */
+const POLL_MS = 1;
+
+type Entry<A, R> = { item: A; resolve: (value: R) => void; reject: (error: unknown) => void };
+
+/**
+ * Calls with the same key share round trips: one round trip of a key is under way at a time, and the calls arriving
+ * meanwhile wait together for the next. A call that finds nothing of its key under way is sent at once, alone, with
+ * no timer: an idle caller waits for nothing. Otherwise it opens a batch (or joins the open one, up to `maxBatch`),
+ * which is sent as soon as the round trip ahead of it has returned. So batches grow with load by themselves, and
+ * each call still gets its own answer.
+ *
+ * In Workers, the requests of an isolate share one batcher: a batch is sent from its opener's request, and the
+ * others' promises are resolved from there (the runtime runs each continuation in its own request). Nothing else
+ * crosses requests: the opener notices that the round trip ahead has returned by polling with its own timer, never by
+ * being woken from another request. (A version that let the returning request start the waiting batch lost a round
+ * trip now and then under load, and every later call of the key waited behind it.) A round trip older than the
+ * deadline no longer holds anyone back.
+ */
+export class KeyedBatcher<A, R> {
+  readonly #open = new Map<string, Entry<A, R>[]>();
+  /** When each round trip under way per key started, oldest first. */
+  readonly #inFlight = new Map<string, number[]>();
+  readonly #maxBatch: number;
+  readonly #deadlineMs: number;
+
+  /** `deadlineMs`: how long a call waits for its answer before it fails (its batch may still complete). */
+  constructor(options: { maxBatch: number; deadlineMs: number }) {
+    if (!(options.maxBatch >= 1 && options.deadlineMs > 0)) throw new TypeError("maxBatch must be at least 1 and deadlineMs above 0");
+    this.#maxBatch = options.maxBatch;
+    this.#deadlineMs = options.deadlineMs;
+  }
+
+  call(key: string, item: A, io: BatchIo<A, R>): Promise<R> {
+    let entry: Entry<A, R> | undefined;
+    const answer = new Promise<R>((resolve, reject) => {
+      entry = { item, resolve, reject };
+    });
+    if (entry === undefined) throw new Error("unreachable: a Promise executor runs at once");
+    const open = this.#open.get(key);
+    if (open !== undefined && open.length < this.#maxBatch) {
+      open.push(entry);
+      return this.#joined(answer);
+    }
+    const batch = [entry];
+    io.keepAlive?.(answer.catch(() => {}));
+    if (this.#underWay(key) === 0) {
+      void this.#send(key, batch, io);
+      return answer;
+    }
+    this.#open.set(key, batch);
+    // The opener's own timer, never another request's wake-up: see the class comment.
+    const poll = () => {
+      if (this.#underWay(key) > 0) {
+        setTimeout(poll, POLL_MS);
+        return;
+      }
+      if (this.#open.get(key) === batch) this.#open.delete(key);
+      void this.#send(key, batch, io);
+    };
+    setTimeout(poll, POLL_MS);
+    return answer;
+  }
+
+  /**
+   * A joiner waits on another request's round trip, which is no I/O of its own: a timer is, so the runtime does not
+   * take the wait for a hang (workerd cancels a request with nothing pending), and it bounds the wait. It is set and
+   * cleared here, in the joiner's own request: a timer belongs to the request that set it.
+   */
+  #joined(answer: Promise<R>): Promise<R> {
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      deadline = setTimeout(() => reject(new Error(`no answer from the batch within ${this.#deadlineMs} ms`)), this.#deadlineMs);
+    });
+    return Promise.race([answer, late]).finally(() => clearTimeout(deadline));
+  }
+
+  /** Round trips of `key` under way, not counting any older than the deadline: one that never answers is forgotten. */
+  #underWay(key: string): number {
+    const started = this.#inFlight.get(key);
+    if (started === undefined) return 0;
+    const cutoff = Date.now() - this.#deadlineMs;
+    while (started.length > 0 && (started[0] as number) < cutoff) started.shift();
+    if (started.length === 0) this.#inFlight.delete(key);
+    return started.length;
+  }
+
+  /** Keys with a batch open to joiners or under way: for tests (the maps must not grow with keys seen once). */
+  get activeKeys(): number {
+    return new Set([...this.#open.keys(), ...this.#inFlight.keys()]).size;
+  }
+
+  async #send(key: string, entries: Entry<A, R>[], io: BatchIo<A, R>): Promise<void> {
+    const started = Date.now();
+    const under = this.#inFlight.get(key);
+    if (under === undefined) this.#inFlight.set(key, [started]);
+    else under.push(started);
+    try {
+      const results = await io.send(entries.map((entry) => entry.item));
+      if (results.length !== entries.length) throw new Error(`a batch of ${entries.length} got ${results.length} answers`);
+      entries.forEach((entry, i) => {
+        const result = results[i] as Settled<R>;
+        if (result.ok) entry.resolve(result.value);
+        else entry.reject(result.error);
+      });
+    } catch (error) {
+      for (const entry of entries) entry.reject(error);
+    } finally {
+      const under = this.#inFlight.get(key);
+      const at = under?.indexOf(started) ?? -1;
+      if (under !== undefined && at >= 0) under.splice(at, 1);
+      if (under?.length === 0) this.#inFlight.delete(key);
+    }
+  }
+}

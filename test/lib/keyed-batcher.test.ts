@@ -1,0 +1,198 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { type BatchIo, KeyedBatcher, type Settled } from "../../lib/keyed-batcher.ts";
+
+/** A fake round trip the test answers by hand: every batch sent, and a way to settle it. */
+function recorder() {
+  const sent: { items: number[]; answer: (results: Settled<string>[]) => void; fail: (error: unknown) => void }[] = [];
+  const kept: Promise<unknown>[] = [];
+  const io = (): BatchIo<number, string> => ({
+    send: (items) =>
+      new Promise((resolve, reject) => {
+        sent.push({ items, answer: resolve, fail: reject });
+      }),
+    keepAlive: (settled) => {
+      kept.push(settled);
+    },
+  });
+  return { sent, kept, io };
+}
+
+const doubled = (items: number[]): Settled<string>[] => items.map((n) => ({ ok: true, value: `${n * 2}` }));
+const batcher = (maxBatch = 8, deadlineMs = 5_000) => new KeyedBatcher<number, string>({ maxBatch, deadlineMs });
+/** Lets the waiting openers look again (they poll every millisecond) and promise callbacks run. */
+const later = (ms = 1) => vi.advanceTimersByTimeAsync(ms);
+
+describe("KeyedBatcher", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("sends a call at once and alone when nothing of its key is under way, and sets no timer for it", async () => {
+    const calls = batcher();
+    const { sent, io } = recorder();
+    const answer = calls.call("a", 1, io());
+    expect(sent.map((s) => s.items)).toEqual([[1]]);
+    expect(vi.getTimerCount()).toBe(0);
+    sent[0]?.answer(doubled([1]));
+    await expect(answer).resolves.toBe("2");
+    expect(calls.activeKeys).toBe(0);
+  });
+
+  it("sends the calls made while one is under way together once it has returned, each with its own answer", async () => {
+    const calls = batcher();
+    const { sent, io } = recorder();
+    const answers = [1, 2, 3, 4].map((n) => calls.call("a", n, io()));
+    await later(5);
+    expect(sent.map((s) => s.items)).toEqual([[1]]);
+    sent[0]?.answer(doubled([1]));
+    await later();
+    expect(sent.map((s) => s.items)).toEqual([[1], [2, 3, 4]]);
+    sent[1]?.answer(doubled([2, 3, 4]));
+    await expect(Promise.all(answers)).resolves.toEqual(["2", "4", "6", "8"]);
+    expect(calls.activeKeys).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("uses only the opener's round trip and keeps only the openers' requests alive", async () => {
+    const calls = batcher();
+    const opener = recorder();
+    const joiner = recorder();
+    const first = calls.call("a", 1, opener.io());
+    const second = calls.call("a", 2, opener.io());
+    const third = calls.call("a", 3, joiner.io());
+    expect(opener.kept).toHaveLength(2);
+    expect(joiner.kept).toHaveLength(0);
+    opener.sent[0]?.answer(doubled([1]));
+    await later();
+    expect(opener.sent.map((s) => s.items)).toEqual([[1], [2, 3]]);
+    expect(joiner.sent).toHaveLength(0);
+    opener.sent[1]?.answer(doubled([2, 3]));
+    await expect(Promise.all([first, second, third])).resolves.toEqual(["2", "4", "6"]);
+  });
+
+  it("caps a batch at maxBatch items; the overflow waits as further batches", async () => {
+    const calls = batcher(2);
+    const { sent, io } = recorder();
+    const answers = [1, 2, 3, 4, 5, 6].map((n) => calls.call("a", n, io()));
+    for (let i = 0; i < 4; i++) {
+      const batch = sent[i];
+      expect(batch).toBeDefined();
+      batch?.answer(doubled(batch.items));
+      await later();
+    }
+    expect(sent.map((s) => s.items)).toEqual([[1], [2, 3], [4, 5], [6]]);
+    await expect(Promise.all(answers)).resolves.toEqual(["2", "4", "6", "8", "10", "12"]);
+    expect(calls.activeKeys).toBe(0);
+  });
+
+  it("keeps keys apart: one key's round trip under way never holds another's back", async () => {
+    const calls = batcher();
+    const { sent, io } = recorder();
+    void calls.call("a", 1, io());
+    void calls.call("b", 10, io());
+    void calls.call("a", 2, io());
+    expect(sent.map((s) => s.items)).toEqual([[1], [10]]);
+    expect(calls.activeKeys).toBe(2);
+    sent[1]?.answer(doubled([10]));
+    await later();
+    expect(sent.map((s) => s.items)).toEqual([[1], [10]]);
+    sent[0]?.answer(doubled([1]));
+    await later();
+    expect(sent.map((s) => s.items)).toEqual([[1], [10], [2]]);
+  });
+
+  it("stops waiting for a round trip that never answers once the deadline has passed", async () => {
+    const calls = batcher(8, 1_000);
+    const { sent, io } = recorder();
+    void calls.call("a", 1, io());
+    const next = calls.call("a", 2, io());
+    await later(999);
+    expect(sent).toHaveLength(1);
+    await later(2);
+    expect(sent.map((s) => s.items)).toEqual([[1], [2]]);
+    sent[1]?.answer(doubled([2]));
+    await expect(next).resolves.toBe("4");
+  });
+
+  it("fails a joiner whose answer does not come within the deadline; the late answer changes nothing", async () => {
+    const calls = batcher(8, 1_000);
+    const { sent, io } = recorder();
+    void calls.call("a", 1, io());
+    void calls.call("a", 2, io());
+    const joiner = calls.call("a", 3, io());
+    const failed = expect(joiner).rejects.toThrow("no answer from the batch within 1000 ms");
+    await later(1_000);
+    await failed;
+    sent[0]?.answer(doubled([1]));
+    await later();
+    sent[1]?.answer(doubled([2, 3]));
+    await later();
+    await expect(joiner).rejects.toThrow("no answer");
+  });
+
+  it("fails only the call whose item failed; the rest of its batch get their answers", async () => {
+    const calls = batcher();
+    const { sent, io } = recorder();
+    void calls.call("a", 1, io());
+    const [two, three] = [2, 3].map((n) => calls.call("a", n, io()));
+    sent[0]?.answer(doubled([1]));
+    await later();
+    const boom = new Error("item 3 broke");
+    sent[1]?.answer([
+      { ok: true, value: "4" },
+      { ok: false, error: boom },
+    ]);
+    await expect(two).resolves.toBe("4");
+    await expect(three).rejects.toBe(boom);
+  });
+
+  it("fails every call of a batch whose round trip failed, and still sends the next batch", async () => {
+    const calls = batcher();
+    const { sent, io } = recorder();
+    const [one, two] = [1, 2].map((n) => calls.call("a", n, io()));
+    const down = new Error("ledger unavailable");
+    sent[0]?.fail(down);
+    await expect(one).rejects.toBe(down);
+    await later();
+    expect(sent.map((s) => s.items)).toEqual([[1], [2]]);
+    sent[1]?.answer(doubled([2]));
+    await expect(two).resolves.toBe("4");
+    expect(calls.activeKeys).toBe(0);
+  });
+
+  it("refuses a round trip that answers a different number of items than it was sent: nobody gets another's answer", async () => {
+    const calls = batcher();
+    const { sent, io } = recorder();
+    void calls.call("a", 1, io());
+    const [two, three] = [2, 3].map((n) => calls.call("a", n, io()));
+    sent[0]?.answer(doubled([1]));
+    await later();
+    sent[1]?.answer(doubled([2]));
+    await expect(two).rejects.toThrow("a batch of 2 got 1 answers");
+    await expect(three).rejects.toThrow("a batch of 2 got 1 answers");
+  });
+
+  it("settles an opener's keep-alive promise once its batch has settled, without rejecting", async () => {
+    const calls = batcher();
+    const { sent, kept, io } = recorder();
+    const first = calls.call("a", 1, io());
+    let settled = false;
+    void kept[0]?.then(() => {
+      settled = true;
+    });
+    await later();
+    expect(settled).toBe(false);
+    sent[0]?.fail(new Error("down"));
+    await expect(first).rejects.toThrow("down");
+    await later();
+    expect(settled).toBe(true);
+  });
+
+  it("refuses limits that would never send or never wait", () => {
+    expect(() => new KeyedBatcher({ maxBatch: 0, deadlineMs: 5_000 })).toThrow(TypeError);
+    expect(() => new KeyedBatcher({ maxBatch: 8, deadlineMs: 0 })).toThrow(TypeError);
+  });
+});
