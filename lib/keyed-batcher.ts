@@ -2,20 +2,25 @@
 export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
 
 /**
- * How the caller that opens a batch sends it, and how it keeps its own request alive until the batch settles:
- * every caller passes its own, and only the opener's is used, so the round trip belongs to a request that waits for
- * it (an I/O object of one request cannot be used by another in Workers).
+ * How a caller would send a batch, and how it keeps its own request alive until it has its answer. Every caller
+ * passes its own; a batch is sent with the `send` of the caller that sends it, a member waiting for it, so the round
+ * trip belongs to a request that waits for it (an I/O object of one request cannot be used by another in Workers).
  */
 export type BatchIo<A, R> = {
   send: (items: A[]) => Promise<Settled<R>[]>;
-  /** `ctx.waitUntil`: a client that disconnects must not cancel a round trip other callers wait for. */
+  /** `ctx.waitUntil`: a client that disconnects must not cancel a round trip, or a continuation, others wait for. */
   keepAlive?: (settled: Promise<unknown>) => void;
 };
 
 /** How often a waiting batch's opener looks whether the round trip ahead of it has returned (ms). */
 const POLL_MS = 1;
 
+/** After this long without a look from its opener (ms), a waiting batch is taken over by the next caller that joins it. */
+const ADOPT_AFTER_MS = 1_000;
+
 type Entry<A, R> = { item: A; resolve: (value: R) => void; reject: (error: unknown) => void };
+/** A batch waiting for the round trip ahead of it; `poller` names the request that will send it. */
+type Waiting<A, R> = { entries: Entry<A, R>[]; sent: boolean; polledAt: number; poller: object | undefined };
 
 /**
  * Calls with the same key share round trips: one round trip of a key is under way at a time, and the calls arriving
@@ -29,10 +34,11 @@ type Entry<A, R> = { item: A; resolve: (value: R) => void; reject: (error: unkno
  * crosses requests: the opener notices that the round trip ahead has returned by polling with its own timer, never by
  * being woken from another request. (A version that let the returning request start the waiting batch lost a round
  * trip now and then under load, and every later call of the key waited behind it.) A round trip older than the
- * deadline no longer holds anyone back.
+ * deadline no longer holds anyone back; a waiting batch its opener stopped looking after is taken over by the next
+ * caller that joins it; a joiner that gives up before its batch is sent is taken out of it.
  */
 export class KeyedBatcher<A, R> {
-  readonly #open = new Map<string, Entry<A, R>[]>();
+  readonly #open = new Map<string, Waiting<A, R>>();
   /** When each round trip under way per key started, oldest first. */
   readonly #inFlight = new Map<string, number[]>();
   readonly #maxBatch: number;
@@ -51,40 +57,62 @@ export class KeyedBatcher<A, R> {
       entry = { item, resolve, reject };
     });
     if (entry === undefined) throw new Error("unreachable: a Promise executor runs at once");
-    const open = this.#open.get(key);
-    if (open !== undefined && open.length < this.#maxBatch) {
-      open.push(entry);
-      return this.#joined(answer);
-    }
-    const batch = [entry];
+    // Every caller keeps its own request alive until it has its answer: a client that disconnects must neither cancel
+    // a round trip others wait for nor leave its own continuation without a request to run in.
     io.keepAlive?.(answer.catch(() => {}));
+    const open = this.#open.get(key);
+    if (open !== undefined && open.entries.length < this.#maxBatch) {
+      open.entries.push(entry);
+      // An opener whose request stopped polling (torn down) would strand its batch: the newcomer takes it over.
+      if (Date.now() - open.polledAt > ADOPT_AFTER_MS) this.#poll(key, open, io);
+      return this.#joined(answer, open, entry);
+    }
     if (this.#underWay(key) === 0) {
-      void this.#send(key, batch, io);
+      void this.#send(key, [entry], io);
       return answer;
     }
+    const batch: Waiting<A, R> = { entries: [entry], sent: false, polledAt: Date.now(), poller: undefined };
     this.#open.set(key, batch);
-    // The opener's own timer, never another request's wake-up: see the class comment.
+    this.#poll(key, batch, io);
+    return answer;
+  }
+
+  /**
+   * Makes `io`'s request the one that sends `batch`: it looks every POLL_MS, with its own timer (never woken from
+   * another request: see the class comment), whether the round trip ahead has returned, and then sends.
+   */
+  #poll(key: string, batch: Waiting<A, R>, io: BatchIo<A, R>): void {
+    const poller = {};
+    batch.poller = poller;
+    batch.polledAt = Date.now();
     const poll = () => {
+      if (batch.sent || batch.poller !== poller) return;
+      batch.polledAt = Date.now();
       if (this.#underWay(key) > 0) {
         setTimeout(poll, POLL_MS);
         return;
       }
       if (this.#open.get(key) === batch) this.#open.delete(key);
-      void this.#send(key, batch, io);
+      batch.sent = true;
+      if (batch.entries.length > 0) void this.#send(key, batch.entries, io);
     };
     setTimeout(poll, POLL_MS);
-    return answer;
   }
 
   /**
    * A joiner waits on another request's round trip, which is no I/O of its own: a timer is, so the runtime does not
    * take the wait for a hang (workerd cancels a request with nothing pending), and it bounds the wait. It is set and
-   * cleared here, in the joiner's own request: a timer belongs to the request that set it.
+   * cleared here, in the joiner's own request: a timer belongs to the request that set it. A joiner that gives up
+   * before its batch is sent leaves it: nothing is done in the name of a caller already answered with a failure.
    */
-  #joined(answer: Promise<R>): Promise<R> {
+  #joined(answer: Promise<R>, batch: Waiting<A, R>, entry: Entry<A, R>): Promise<R> {
     let deadline: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_, reject) => {
-      deadline = setTimeout(() => reject(new Error(`no answer from the batch within ${this.#deadlineMs} ms`)), this.#deadlineMs);
+      deadline = setTimeout(() => {
+        const at = batch.entries.indexOf(entry);
+        if (!batch.sent && at >= 0) batch.entries.splice(at, 1);
+        reject(new Error(`no answer from the batch within ${this.#deadlineMs} ms`));
+      }, this.#deadlineMs);
     });
     return Promise.race([answer, late]).finally(() => clearTimeout(deadline));
   }

@@ -29,7 +29,7 @@ export function checkBudgets(
     if (rule.kind === "rate") {
       const bucket = refill(state.buckets.get(rule.name), rule, now);
       if (bucket.tokens < 1) return { ok: false, budget: rule.name, retryAfterSeconds: retryAfterSeconds(untilNextToken(bucket, rule)) };
-      buckets.set(rule.name, { tokens: bucket.tokens - 1, updatedAt: now });
+      buckets.set(rule.name, { tokens: bucket.tokens - 1, updatedAt: bucket.updatedAt });
     } else {
       const cost = rule.unit === "tokens" ? 1 : (charge.units[rule.unit] ?? 0);
       const used = state.dailyUsed.get(rule.name) ?? 0;

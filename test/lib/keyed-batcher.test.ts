@@ -56,21 +56,44 @@ describe("KeyedBatcher", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it("uses only the opener's round trip and keeps only the openers' requests alive", async () => {
+  it("sends a waiting batch from its opener's own timer, never from the request whose round trip returned", async () => {
     const calls = batcher();
+    const ahead = recorder();
     const opener = recorder();
     const joiner = recorder();
-    const first = calls.call("a", 1, opener.io());
+    const first = calls.call("a", 1, ahead.io());
     const second = calls.call("a", 2, opener.io());
     const third = calls.call("a", 3, joiner.io());
-    expect(opener.kept).toHaveLength(2);
-    expect(joiner.kept).toHaveLength(0);
-    opener.sent[0]?.answer(doubled([1]));
+    ahead.sent[0]?.answer(doubled([1]));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(opener.sent).toHaveLength(0);
     await later();
-    expect(opener.sent.map((s) => s.items)).toEqual([[1], [2, 3]]);
+    expect(ahead.sent.map((s) => s.items)).toEqual([[1]]);
+    expect(opener.sent.map((s) => s.items)).toEqual([[2, 3]]);
     expect(joiner.sent).toHaveLength(0);
-    opener.sent[1]?.answer(doubled([2, 3]));
+    opener.sent[0]?.answer(doubled([2, 3]));
     await expect(Promise.all([first, second, third])).resolves.toEqual(["2", "4", "6"]);
+    // Every caller kept its own request alive until its answer came.
+    expect([ahead.kept.length, opener.kept.length, joiner.kept.length]).toEqual([1, 1, 1]);
+  });
+
+  it("lets the next joiner take over a waiting batch whose opener stopped looking after it", async () => {
+    const calls = batcher(8, 10_000);
+    const ahead = recorder();
+    const opener = recorder();
+    const newcomer = recorder();
+    void calls.call("a", 1, ahead.io());
+    const second = calls.call("a", 2, opener.io());
+    ahead.sent[0]?.answer(doubled([1]));
+    // The opener's request is torn down: its timers never fire again. Mimicked by dropping them.
+    vi.clearAllTimers();
+    vi.setSystemTime(Date.now() + 1_001);
+    const third = calls.call("a", 3, newcomer.io());
+    await later();
+    expect(opener.sent).toHaveLength(0);
+    expect(newcomer.sent.map((s) => s.items)).toEqual([[2, 3]]);
+    newcomer.sent[0]?.answer(doubled([2, 3]));
+    await expect(Promise.all([second, third])).resolves.toEqual(["4", "6"]);
   });
 
   it("caps a batch at maxBatch items; the overflow waits as further batches", async () => {
@@ -117,20 +140,34 @@ describe("KeyedBatcher", () => {
     await expect(next).resolves.toBe("4");
   });
 
-  it("fails a joiner whose answer does not come within the deadline; the late answer changes nothing", async () => {
+  it("fails a joiner that waited past the deadline and takes it out of its batch, which is sent without it", async () => {
+    const calls = batcher(8, 1_000);
+    const { sent, io } = recorder();
+    void calls.call("a", 1, io());
+    const opener = calls.call("a", 2, io());
+    const joiner = calls.call("a", 3, io());
+    const failed = expect(joiner).rejects.toThrow("no answer from the batch within 1000 ms");
+    await later(1_000);
+    await failed;
+    await later(2);
+    // Nothing is done in the name of a caller already answered with a failure.
+    expect(sent.map((s) => s.items)).toEqual([[1], [2]]);
+    sent[1]?.answer(doubled([2]));
+    await expect(opener).resolves.toBe("4");
+  });
+
+  it("fails a joiner whose batch was sent but never answered within the deadline", async () => {
     const calls = batcher(8, 1_000);
     const { sent, io } = recorder();
     void calls.call("a", 1, io());
     void calls.call("a", 2, io());
     const joiner = calls.call("a", 3, io());
+    sent[0]?.answer(doubled([1]));
+    await later();
+    expect(sent.map((s) => s.items)).toEqual([[1], [2, 3]]);
     const failed = expect(joiner).rejects.toThrow("no answer from the batch within 1000 ms");
     await later(1_000);
     await failed;
-    sent[0]?.answer(doubled([1]));
-    await later();
-    sent[1]?.answer(doubled([2, 3]));
-    await later();
-    await expect(joiner).rejects.toThrow("no answer");
   });
 
   it("fails only the call whose item failed; the rest of its batch get their answers", async () => {

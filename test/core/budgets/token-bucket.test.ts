@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { checkBudgets } from "../../../core/budgets/budget-check.ts";
 import { budgetsRemaining } from "../../../core/budgets/budget-remaining.ts";
 import type { BudgetRule } from "../../../core/budgets/budget-rules.ts";
 import { refill, untilNextToken } from "../../../core/budgets/token-bucket.ts";
@@ -24,6 +25,23 @@ describe("token bucket", () => {
   it("says how long until one whole token is back", () => {
     expect(untilNextToken({ tokens: 0.25, updatedAt: NOW }, RATE)).toBe(750);
     expect(untilNextToken({ tokens: 1, updatedAt: NOW }, RATE)).toBe(0);
+  });
+});
+
+describe("a request whose clock is behind the stored bucket (it waited for a batched ledger round trip)", () => {
+  it("neither refills nor moves the bucket's time back, so the next refill counts no interval twice", () => {
+    const stored = { tokens: 0, updatedAt: NOW };
+    const late = refill(stored, RATE, NOW - 2 * SECOND_MS);
+    expect(late).toEqual({ tokens: 0, updatedAt: NOW });
+    // One second after the stored time: exactly one token dripped back (60 a minute), not three.
+    expect(refill(late, RATE, NOW + SECOND_MS)).toEqual({ tokens: 1, updatedAt: NOW + SECOND_MS });
+  });
+
+  it("charges a late request from the stored state and keeps the stored time", () => {
+    const rules: BudgetRule[] = [{ name: "rate", kind: "rate", perMinute: 60, burst: 3 }];
+    const state = { buckets: new Map([["rate", { tokens: 2, updatedAt: NOW }]]), dailyUsed: new Map(), dailyFreesAt: new Map() };
+    const checked = checkBudgets(rules, state, { units: {} }, NOW - 5 * SECOND_MS);
+    expect(checked).toEqual({ ok: true, buckets: new Map([["rate", { tokens: 1, updatedAt: NOW }]]) });
   });
 });
 
