@@ -8,7 +8,7 @@ export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
  */
 export type BatchIo<A, R> = {
   send: (items: A[]) => Promise<Settled<R>[]>;
-  /** `ctx.waitUntil`: a client that disconnects must not cancel a round trip, or a continuation, others wait for. */
+  /** `ctx.waitUntil`, called for a caller that sends: its client disconnecting must not cancel a round trip others wait for. */
   keepAlive?: (settled: Promise<unknown>) => void;
 };
 
@@ -57,16 +57,20 @@ export class KeyedBatcher<A, R> {
       entry = { item, resolve, reject };
     });
     if (entry === undefined) throw new Error("unreachable: a Promise executor runs at once");
-    // Every caller keeps its own request alive until it has its answer: a client that disconnects must neither cancel
-    // a round trip others wait for nor leave its own continuation without a request to run in.
-    io.keepAlive?.(answer.catch(() => {}));
+    // A caller that sends keeps its request alive until it has its answer: a client that disconnects must not cancel
+    // a round trip others wait for. (A joiner that loses its client loses its continuation, as it would unbatched.)
+    const keepAlive = () => io.keepAlive?.(answer.catch(() => {}));
     const open = this.#open.get(key);
     if (open !== undefined && open.entries.length < this.#maxBatch) {
       open.entries.push(entry);
       // An opener whose request stopped polling (torn down) would strand its batch: the newcomer takes it over.
-      if (Date.now() - open.polledAt > ADOPT_AFTER_MS) this.#poll(key, open, io);
+      if (Date.now() - open.polledAt > ADOPT_AFTER_MS) {
+        keepAlive();
+        this.#poll(key, open, io);
+      }
       return this.#joined(answer, open, entry);
     }
+    keepAlive();
     if (this.#underWay(key) === 0) {
       void this.#send(key, [entry], io);
       return answer;

@@ -73,8 +73,8 @@ describe("KeyedBatcher", () => {
     expect(joiner.sent).toHaveLength(0);
     opener.sent[0]?.answer(doubled([2, 3]));
     await expect(Promise.all([first, second, third])).resolves.toEqual(["2", "4", "6"]);
-    // Every caller kept its own request alive until its answer came.
-    expect([ahead.kept.length, opener.kept.length, joiner.kept.length]).toEqual([1, 1, 1]);
+    // The callers that sent kept their requests alive until their answers came; the joiner sent nothing.
+    expect([ahead.kept.length, opener.kept.length, joiner.kept.length]).toEqual([1, 1, 0]);
   });
 
   it("lets the next joiner take over a waiting batch whose opener stopped looking after it", async () => {
@@ -92,6 +92,7 @@ describe("KeyedBatcher", () => {
     await later();
     expect(opener.sent).toHaveLength(0);
     expect(newcomer.sent.map((s) => s.items)).toEqual([[2, 3]]);
+    expect(newcomer.kept).toHaveLength(1);
     newcomer.sent[0]?.answer(doubled([2, 3]));
     await expect(Promise.all([second, third])).resolves.toEqual(["4", "6"]);
   });
