@@ -19,6 +19,11 @@ function recorder() {
 
 const doubled = (items: number[]): Settled<string>[] => items.map((n) => ({ ok: true, value: `${n * 2}` }));
 const batcher = (maxBatch = 8, deadlineMs = 5_000) => new KeyedBatcher<number, string>({ maxBatch, deadlineMs });
+/** Item 1 sent alone (nothing under way yet), then `items` queued behind it: the shape most cases start from. */
+function behindOne(calls: KeyedBatcher<number, string>, io: () => BatchIo<number, string>, items: number[]): Promise<string>[] {
+  void calls.call("a", 1, io());
+  return items.map((n) => calls.call("a", n, io()));
+}
 /** Lets the waiting openers look again (they poll every millisecond) and promise callbacks run. */
 const later = (ms = 1) => vi.advanceTimersByTimeAsync(ms);
 
@@ -131,8 +136,7 @@ describe("KeyedBatcher", () => {
   it("stops waiting for a round trip that never answers once the deadline has passed", async () => {
     const calls = batcher(8, 1_000);
     const { sent, io } = recorder();
-    void calls.call("a", 1, io());
-    const next = calls.call("a", 2, io());
+    const [next] = behindOne(calls, io, [2]);
     await later(999);
     expect(sent).toHaveLength(1);
     await later(2);
@@ -144,9 +148,7 @@ describe("KeyedBatcher", () => {
   it("fails a joiner that waited past the deadline and takes it out of its batch, which is sent without it", async () => {
     const calls = batcher(8, 1_000);
     const { sent, io } = recorder();
-    void calls.call("a", 1, io());
-    const opener = calls.call("a", 2, io());
-    const joiner = calls.call("a", 3, io());
+    const [opener, joiner] = behindOne(calls, io, [2, 3]);
     const failed = expect(joiner).rejects.toThrow("no answer from the batch within 1000 ms");
     await later(1_000);
     await failed;
@@ -160,9 +162,7 @@ describe("KeyedBatcher", () => {
   it("fails a joiner whose batch was sent but never answered within the deadline", async () => {
     const calls = batcher(8, 1_000);
     const { sent, io } = recorder();
-    void calls.call("a", 1, io());
-    void calls.call("a", 2, io());
-    const joiner = calls.call("a", 3, io());
+    const [, joiner] = behindOne(calls, io, [2, 3]);
     sent[0]?.answer(doubled([1]));
     await later();
     expect(sent.map((s) => s.items)).toEqual([[1], [2, 3]]);
@@ -174,8 +174,7 @@ describe("KeyedBatcher", () => {
   it("fails only the call whose item failed; the rest of its batch get their answers", async () => {
     const calls = batcher();
     const { sent, io } = recorder();
-    void calls.call("a", 1, io());
-    const [two, three] = [2, 3].map((n) => calls.call("a", n, io()));
+    const [two, three] = behindOne(calls, io, [2, 3]);
     sent[0]?.answer(doubled([1]));
     await later();
     const boom = new Error("item 3 broke");
@@ -204,8 +203,7 @@ describe("KeyedBatcher", () => {
   it("refuses a round trip that answers a different number of items than it was sent: nobody gets another's answer", async () => {
     const calls = batcher();
     const { sent, io } = recorder();
-    void calls.call("a", 1, io());
-    const [two, three] = [2, 3].map((n) => calls.call("a", n, io()));
+    const [two, three] = behindOne(calls, io, [2, 3]);
     sent[0]?.answer(doubled([1]));
     await later();
     sent[1]?.answer(doubled([2]));
