@@ -78,8 +78,8 @@ describe("KeyedBatcher", () => {
     expect(joiner.sent).toHaveLength(0);
     opener.sent[0]?.answer(doubled([2, 3]));
     await expect(Promise.all([first, second, third])).resolves.toEqual(["2", "4", "6"]);
-    // The callers that sent kept their requests alive until their answers came; the joiner sent nothing.
-    expect([ahead.kept.length, opener.kept.length, joiner.kept.length]).toEqual([1, 1, 0]);
+    // The callers that polled or sent kept their requests alive (the opener for both); the joiner did neither.
+    expect([ahead.kept.length, opener.kept.length, joiner.kept.length]).toEqual([1, 2, 0]);
   });
 
   it("lets the next joiner take over a waiting batch whose opener stopped looking after it", async () => {
@@ -97,7 +97,7 @@ describe("KeyedBatcher", () => {
     await later();
     expect(opener.sent).toHaveLength(0);
     expect(newcomer.sent.map((s) => s.items)).toEqual([[2, 3]]);
-    expect(newcomer.kept).toHaveLength(1);
+    expect(newcomer.kept).toHaveLength(2);
     newcomer.sent[0]?.answer(doubled([2, 3]));
     await expect(Promise.all([second, third])).resolves.toEqual(["4", "6"]);
   });
@@ -133,40 +133,146 @@ describe("KeyedBatcher", () => {
     expect(sent.map((s) => s.items)).toEqual([[1], [10], [2]]);
   });
 
-  it("stops waiting for a round trip that never answers once the deadline has passed", async () => {
+  it("holds the calls behind a round trip that never answers for the deadline at most; the next call goes at once", async () => {
     const calls = batcher(8, 1_000);
     const { sent, io } = recorder();
     const [next] = behindOne(calls, io, [2]);
-    await later(999);
-    expect(sent).toHaveLength(1);
-    await later(2);
-    expect(sent.map((s) => s.items)).toEqual([[1], [2]]);
-    sent[1]?.answer(doubled([2]));
-    await expect(next).resolves.toBe("4");
-  });
-
-  it("fails a joiner that waited past the deadline and takes it out of its batch, which is sent without it", async () => {
-    const calls = batcher(8, 1_000);
-    const { sent, io } = recorder();
-    const [opener, joiner] = behindOne(calls, io, [2, 3]);
-    const failed = expect(joiner).rejects.toThrow("no answer from the batch within 1000 ms");
+    const failed = expect(next).rejects.toThrow("no answer from the batch within 1000 ms");
     await later(1_000);
     await failed;
-    await later(2);
-    // Nothing is done in the name of a caller already answered with a failure.
-    expect(sent.map((s) => s.items)).toEqual([[1], [2]]);
-    sent[1]?.answer(doubled([2]));
-    await expect(opener).resolves.toBe("4");
+    expect(sent.map((s) => s.items)).toEqual([[1]]);
+    await later(1);
+    const after = calls.call("a", 3, io());
+    expect(sent.map((s) => s.items)).toEqual([[1], [3]]);
+    sent[1]?.answer(doubled([3]));
+    await expect(after).resolves.toBe("6");
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("takes callers that waited past the deadline out of their batch, which is sent without them", async () => {
+    const calls = batcher(8, 1_000);
+    const { sent, io } = recorder();
+    const [opener, early] = behindOne(calls, io, [2, 3]);
+    await later(600);
+    const late = calls.call("a", 4, io());
+    const failed = Promise.all([expect(opener).rejects.toThrow("within 1000 ms"), expect(early).rejects.toThrow("within 1000 ms")]);
+    await later(400);
+    await failed;
+    sent[0]?.answer(doubled([1]));
+    await later(1);
+    // Nothing is done in the name of a caller already answered with a failure; the opener's request still sends.
+    expect(sent.map((s) => s.items)).toEqual([[1], [4]]);
+    sent[1]?.answer(doubled([4]));
+    await expect(late).resolves.toBe("8");
+  });
+
+  it("gives the other members their own answers when one gives up after its batch was sent", async () => {
+    const calls = batcher(8, 1_000);
+    const { sent, io } = recorder();
+    const [two] = behindOne(calls, io, [2]);
+    await later(600);
+    const three = calls.call("a", 3, io());
+    sent[0]?.answer(doubled([1]));
+    await later(1);
+    expect(sent.map((s) => s.items)).toEqual([[1], [2, 3]]);
+    const gaveUp = expect(two).rejects.toThrow("within 1000 ms");
+    await later(400);
+    await gaveUp;
+    // The round trip was under way when 2 gave up: its answer for 3 still reaches 3, not a neighbour's.
+    sent[1]?.answer(doubled([2, 3]));
+    await expect(three).resolves.toBe("6");
+  });
+
+  it("lets a newcomer take over a batch whose poller stalled, and the stalled poller then sends nothing", async () => {
+    const calls = batcher(8, 10_000);
+    const ahead = recorder();
+    const opener = recorder();
+    const newcomer = recorder();
+    void calls.call("a", 1, ahead.io());
+    const second = calls.call("a", 2, opener.io());
+    ahead.sent[0]?.answer(doubled([1]));
+    // The isolate is busy for over a second: the clock moves, no timer has fired yet.
+    vi.setSystemTime(Date.now() + 1_001);
+    const third = calls.call("a", 3, newcomer.io());
+    await later(1);
+    expect(opener.sent).toHaveLength(0);
+    expect(newcomer.sent.map((s) => s.items)).toEqual([[2, 3]]);
+    newcomer.sent[0]?.answer(doubled([2, 3]));
+    await expect(Promise.all([second, third])).resolves.toEqual(["4", "6"]);
+    await later(5);
+    expect(opener.sent).toHaveLength(0);
+    expect(calls.activeKeys).toBe(0);
+  });
+
+  it("lets a newcomer take over a full batch that a newer one replaced as the one to join", async () => {
+    const calls = batcher(2, 10_000);
+    const { sent, io } = recorder();
+    const answers = behindOne(calls, io, [2, 3, 4]);
+    vi.setSystemTime(Date.now() + 1_001);
+    // Both waiting batches look abandoned; the newcomer takes over the oldest, joining it beyond its size.
+    const five = calls.call("a", 5, io());
+    sent[0]?.answer(doubled([1]));
+    for (let round = 1; round <= 2; round++) {
+      await later(1);
+      // One round trip at a time, each waiting batch sent once, in whichever order their pollers look.
+      expect(sent).toHaveLength(round + 1);
+      const batch = sent[round];
+      batch?.answer(doubled(batch.items));
+    }
+    await later(5);
+    expect(
+      sent
+        .slice(1)
+        .map((s) => s.items)
+        .sort((a, b) => a.length - b.length),
+    ).toEqual([[4], [2, 3, 5]]);
+    await expect(Promise.all([...answers, five])).resolves.toEqual(["4", "6", "8", "10"]);
+  });
+
+  it("does not let a lone call overtake a batch already waiting", async () => {
+    const calls = batcher();
+    const { sent, io } = recorder();
+    const [two] = behindOne(calls, io, [2]);
+    sent[0]?.answer(doubled([1]));
+    await vi.advanceTimersByTimeAsync(0);
+    const three = calls.call("a", 3, io());
+    await later(1);
+    expect(sent.map((s) => s.items)).toEqual([[1], [2, 3]]);
+    sent[1]?.answer(doubled([2, 3]));
+    await expect(Promise.all([two, three])).resolves.toEqual(["4", "6"]);
+  });
+
+  it("forgets a batch everyone in it gave up on, and its poller's keep-alive settles", async () => {
+    const calls = batcher(8, 1_000);
+    const { sent, kept, io } = recorder();
+    const [two, three] = behindOne(calls, io, [2, 3]);
+    const gaveUp = Promise.all([expect(two).rejects.toThrow("within 1000 ms"), expect(three).rejects.toThrow("within 1000 ms")]);
+    let pollerDone = false;
+    void kept[1]?.then(() => {
+      pollerDone = true;
+    });
+    await later(1_000);
+    await gaveUp;
+    expect(pollerDone).toBe(true);
+    expect(sent).toHaveLength(1);
+    sent[0]?.answer(doubled([1]));
+    await later(5);
+    expect(sent).toHaveLength(1);
+    expect(calls.activeKeys).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it("fails a joiner whose batch was sent but never answered within the deadline", async () => {
     const calls = batcher(8, 1_000);
     const { sent, io } = recorder();
-    const [, joiner] = behindOne(calls, io, [2, 3]);
+    const [opener, joiner] = behindOne(calls, io, [2, 3]);
     sent[0]?.answer(doubled([1]));
     await later();
     expect(sent.map((s) => s.items)).toEqual([[1], [2, 3]]);
-    const failed = expect(joiner).rejects.toThrow("no answer from the batch within 1000 ms");
+    const failed = Promise.all([
+      expect(opener).rejects.toThrow("no answer from the batch within 1000 ms"),
+      expect(joiner).rejects.toThrow("no answer from the batch within 1000 ms"),
+    ]);
     await later(1_000);
     await failed;
   });
@@ -211,7 +317,7 @@ describe("KeyedBatcher", () => {
     await expect(three).rejects.toThrow("a batch of 2 got 1 answers");
   });
 
-  it("settles an opener's keep-alive promise once its batch has settled, without rejecting", async () => {
+  it("settles a sender's keep-alive promise once its round trip has settled, without rejecting", async () => {
     const calls = batcher();
     const { sent, kept, io } = recorder();
     const first = calls.call("a", 1, io());
