@@ -4,7 +4,7 @@
  * against a real broker (the bundle `npm run build` ships, in workerd), tokens, their verification, identity
  * failures with the broker's request id, the kill switch and the audit trail.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,8 +27,14 @@ type Run = { code: number; stdout: string; stderr: string };
 /** Runs the CLI with a clean environment of its own: no broker or admin token unless given, keys under `dir`. */
 function writ(args: readonly string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, "config"), ...options.env };
+  const child = spawn(process.execPath, ["cli/writ.ts", ...args], { cwd: ROOT, env });
+  child.stdin.end(options.input ?? "");
+  return finished(child);
+}
+
+/** A child's exit code and everything it wrote, once it has exited. */
+function finished(child: ChildProcessWithoutNullStreams): Promise<Run> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ["cli/writ.ts", ...args], { cwd: ROOT, env });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => {
@@ -39,7 +45,6 @@ function writ(args: readonly string[], options: { env?: Record<string, string>; 
     });
     child.on("error", fail);
     child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(options.input ?? "");
   });
 }
 
@@ -312,22 +317,11 @@ describe("the deploy guard: `writ policy check` as wrangler's [build] command", 
         `command = "node ${join(ROOT, "cli", "writ.ts")} policy check ${DEMO_POLICY}"`,
       ].join("\n"),
     );
-    return new Promise((done, fail) => {
-      const child = spawn(join(ROOT, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", join(project, "out")], {
-        cwd: project,
-        env: { PATH: process.env.PATH, HOME: dir, WRANGLER_SEND_METRICS: "false", ...env },
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => {
-        stdout += chunk.toString();
-      });
-      child.stderr.on("data", (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      child.on("error", fail);
-      child.on("close", (code) => done({ code: code ?? -1, stdout, stderr }));
+    const child = spawn(join(ROOT, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", join(project, "out")], {
+      cwd: project,
+      env: { PATH: process.env.PATH, HOME: dir, WRANGLER_SEND_METRICS: "false", ...env },
     });
+    return finished(child);
   }
 
   it("stops `wrangler deploy` from shipping the demo agents' keys, and lets a developer build with them when asked", async () => {
