@@ -55,8 +55,7 @@ export class BudgetStore {
   charge(rules: readonly BudgetRule[], buckets: ReadonlyMap<string, Bucket>, units: Record<string, number>, now: number): BudgetHold {
     const hold: BudgetHold = { hour: hourOf(now), rate: [], daily: {} };
     for (const [name, bucket] of buckets) {
-      this.#sql.exec("INSERT OR REPLACE INTO buckets (name, tokens, updated_at) VALUES (?, ?, ?)", name, bucket.tokens, bucket.updatedAt);
-      this.#buckets.set(name, bucket);
+      this.#putBucket(name, bucket);
       hold.rate.push(name);
     }
     for (const rule of rules) {
@@ -79,16 +78,21 @@ export class BudgetStore {
   release(hold: BudgetHold, rules: readonly BudgetRule[], now: number): void {
     for (const rule of rules) {
       if (rule.kind !== "rate" || !hold.rate.includes(rule.name)) continue;
+      // The refilled bucket's time, never `now`: a late release must not move it back (refill says why).
       const bucket = refill(this.#bucket(rule.name) ?? undefined, rule, now);
-      const back = { tokens: Math.min(rule.burst, bucket.tokens + 1), updatedAt: now };
-      this.#sql.exec("INSERT OR REPLACE INTO buckets (name, tokens, updated_at) VALUES (?, ?, ?)", rule.name, back.tokens, back.updatedAt);
-      this.#buckets.set(rule.name, back);
+      this.#putBucket(rule.name, { tokens: Math.min(rule.burst, bucket.tokens + 1), updatedAt: bucket.updatedAt });
     }
     for (const [rule, cost] of Object.entries(hold.daily)) {
       const used = this.#hours(rule).get(hold.hour) ?? 0;
       const back = Math.min(cost, used);
       if (back > 0) this.#addUsage(rule, hold.hour, -back);
     }
+  }
+
+  /** Storage first, then the mirror. */
+  #putBucket(name: string, bucket: Bucket): void {
+    this.#sql.exec("INSERT OR REPLACE INTO buckets (name, tokens, updated_at) VALUES (?, ?, ?)", name, bucket.tokens, bucket.updatedAt);
+    this.#buckets.set(name, bucket);
   }
 
   /** A usage report replaces a token's charged units with what it used, in the hour the token was issued. */

@@ -383,6 +383,22 @@ describe("budgets are inherited, not multiplied", () => {
     expect(await used()).toBe(1);
     expect(await ledger.tokenStatus(charge.jti, Math.floor(now / 1000))).toEqual({ active: false, reason: "revoked" });
   });
+
+  it("a hold given back late does not move its bucket's time back, so no refill is counted twice", async () => {
+    const ledger = env.AGENT_LEDGER.getByName(`late-release-${crypto.randomUUID()}`);
+    const rules = [{ name: "late release: 60 a minute", kind: "rate" as const, perMinute: 60, burst: 10 }];
+    const now = Date.now();
+    const charge = { jti: crypto.randomUUID(), useCaseId: LOOKUP, units: {}, expiresAt: now + 60_000 };
+    expect(await ledger.issue([], { ...charge, actor: "billing-agent" }, rules, now)).toEqual({ ok: true });
+    // The actor's refusal arrives with the request's older clock: the hold comes back, the stored time stays.
+    expect(await ledger.releaseDelegated(charge.jti, rules, now - 30_000)).toBe(true);
+    const stored = await runInDurableObject(ledger, (_l, state) =>
+      state.storage.sql
+        .exec<{ tokens: number; updated_at: number }>("SELECT tokens, updated_at FROM buckets WHERE name = ?", rules[0]?.name)
+        .one(),
+    );
+    expect(stored).toEqual({ tokens: 10, updated_at: now });
+  });
 });
 
 describe("a disabled subject", () => {
