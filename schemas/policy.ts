@@ -1,19 +1,6 @@
 import * as z from "zod";
+import { policyId, policyRecord } from "./policy-names.ts";
 import { TrustedIssuersSchema } from "./trusted-issuer.ts";
-
-/**
- * A policy record (limits, context rules, groups, budget units) keyed by names of 1–64 characters. `__proto__` is
- * refused loudly: zod's record would drop it silently, and the policy would mean less than it says.
- */
-function policyRecord<V extends z.ZodType>(value: V) {
-  return z
-    .unknown()
-    .superRefine((input, ctx) => {
-      if (input !== null && typeof input === "object" && Object.hasOwn(input, "__proto__"))
-        ctx.addIssue({ code: "custom", message: "__proto__ is a reserved name" });
-    })
-    .pipe(z.record(z.string().min(1).max(64), value));
-}
 
 /**
  * The policy file: who the agents are, which use cases exist and who may use them.
@@ -45,9 +32,7 @@ export function normaliseEmail(address: string): string {
 /** A person in the policy (approver, group member, owner), stored normalised so that every comparison is a plain `===`. */
 const address = z.email().max(254).transform(normaliseEmail);
 
-const id = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9._:-]{0,127}$/, "lower-case letters, digits and . _ : - (at most 128, starting with a letter or digit)");
+const id = policyId;
 
 const regexSource = z
   .string()

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { policyId, policyRecord } from "./policy-names.ts";
 
 /**
  * Federated workload identity (issue 14): the policy names issuers whose JWTs Writ accepts as an agent's identity
@@ -19,9 +20,7 @@ export const MAX_RULES_PER_ISSUER = 200;
 export const MAX_WORKLOAD_TOKEN_AGE_SECONDS = 24 * 3600;
 export const DEFAULT_WORKLOAD_TOKEN_AGE_SECONDS = 3600;
 
-const agentId = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9._:-]{0,127}$/, "lower-case letters, digits and . _ : - (at most 128, starting with a letter or digit)");
+const agentId = policyId;
 
 /** A claim value a rule pins: exact, case-sensitive, never a pattern (a pattern is how a mapping gets wider than meant). */
 const claimValue = z.string().min(1).max(512);
@@ -77,8 +76,7 @@ export const MappingRuleSchema = z
     /** A SPIFFE JWT-SVID's `sub`, exactly. */
     spiffe_id: spiffeId.optional(),
     /** Any OIDC workload token: top-level claims, each exactly equal to a string. */
-    claims: z
-      .record(z.string().min(1).max(64), claimValue)
+    claims: policyRecord(claimValue)
       .refine((c) => Object.keys(c).length > 0 && Object.keys(c).length <= 16, { message: "1 to 16 claims" })
       .optional(),
   })

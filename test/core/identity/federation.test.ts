@@ -227,6 +227,12 @@ describe("the trusted issuer schema", () => {
     ],
     ["a SPIFFE ID with a query", { ...base, jwks_uri: "https://i/j", rules: [{ agent: "a", spiffe_id: "spiffe://x/y?z" }] }, "SPIFFE ID"],
     ["HS256", { ...base, jwks_uri: "https://i/j", algorithms: ["HS256"] }, "Invalid option"],
+    [
+      // zod's record would drop the key silently and the rule would pin only `sub`: wider than written.
+      "a __proto__ claim pin",
+      { ...base, jwks_uri: "https://i/j", rules: [{ agent: "a", claims: JSON.parse('{"__proto__": "x", "sub": "s"}') }] },
+      "__proto__ is a reserved name",
+    ],
   ])("refuses %s", (_, input, message) => {
     const parsed = TrustedIssuerSchema.safeParse(input);
     expect(parsed.success).toBe(false);
