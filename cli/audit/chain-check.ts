@@ -37,7 +37,10 @@ export async function checkExport(ndjson: string): Promise<{ shards: ShardCheck[
       badLines.push(index + 1);
       continue;
     }
-    byShard.set(record.shard as string, [...(byShard.get(record.shard as string) ?? []), record]);
+    const shard = record.shard as string;
+    const records = byShard.get(shard);
+    if (records === undefined) byShard.set(shard, [record]);
+    else records.push(record);
   }
   const shards: ShardCheck[] = [];
   for (const [shard, records] of byShard) shards.push(await checkShard(shard, records));
