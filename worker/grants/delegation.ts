@@ -3,6 +3,7 @@ import { type BudgetRule, budgetRules, tokenUnits } from "../../core/budgets/bud
 import { requestedGrant } from "../../core/policy/decide.ts";
 import { decideDelegation } from "../../core/policy/delegation.ts";
 import { fail } from "../../core/refusals.ts";
+import { uuidV7 } from "../../lib/ids.ts";
 import { log } from "../../lib/log.ts";
 import { actorChain } from "../../schemas/access-token.ts";
 import { GRANT_TYPE, TOKEN_TYPE, type TokenRequest } from "../../schemas/token-request.ts";
@@ -71,7 +72,8 @@ export async function delegationGrant(request: TokenRequest, ctx: GrantContext):
   // Delegated requests are not sent for approval (no CIBA for an actor): a use case that needs one is refused as it is to any agent asking here.
   if (grant.needsApproval) return withFacts(fail({ code: "approval_required", useCase: grant.useCase.id }), facts);
 
-  const jti = crypto.randomUUID();
+  // Time-ordered like every issued token's id (issue-token.ts): both ledgers insert it at the end of their tables.
+  const jti = uuidV7(ctx.now.getTime());
   const requestedToken = requestedGrant(grant);
   const now = ctx.now;
   const acting = withDpopProof(actor.value, ctx.dpop);
